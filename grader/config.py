@@ -1,0 +1,174 @@
+"""One validated configuration file per assignment: ``assignments/<name>/assignment.toml``.
+
+Thresholds are not typed in by hand: each names a figure in ``reference_solutions/metrics.json``
+and margins below it, so retraining the references moves the thresholds with them.
+A bad file raises :class:`ConfigError` with one line naming the file, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from reference_solutions.train import METRICS_PATH, load_metrics
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ASSIGNMENTS_DIR = PROJECT_ROOT / "assignments"
+HIDDEN_TESTS_DIR = PROJECT_ROOT / "autograde_tests"
+
+
+class ConfigError(ValueError):
+    """An assignment configuration file is missing or invalid (the message says where and how to fix)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Limits(_Strict):
+    cell_timeout_s: int = Field(600, gt=0, description="one cell, then the kernel is interrupted")
+    total_timeout_s: int = Field(1800, gt=0, description="the whole notebook, then the process tree is killed")
+    memory_mb: int = Field(8192, gt=256)
+    processes: int = Field(512, gt=8)
+    file_size_mb: int = Field(256, gt=0)
+    output_bytes: int = Field(2_000_000, gt=1000, description="text printed by all cells together")
+    startup_timeout_s: int = Field(60, gt=0)
+
+
+class Threshold(_Strict):
+    """Full credit at ``reference - full_margin``, none at ``reference - zero_margin``, linear between."""
+
+    reference: str = Field(description="dotted key in reference_solutions/metrics.json")
+    full_margin: float = Field(ge=0)
+    zero_margin: float = Field(gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Threshold:
+        if self.zero_margin <= self.full_margin:
+            raise ValueError("zero_margin must be larger than full_margin")
+        return self
+
+
+class Check(_Strict):
+    title: str
+    points: float = Field(ge=0)
+    hidden: bool = Field(description="hidden checks run only in the grader's scoring process")
+    threshold: Threshold | None = None
+    objects: list[str] = Field(default_factory=list, description="contract names this check reads")
+
+
+class ManualPart(_Strict):
+    title: str
+    points: float = Field(gt=0)
+    grade_id: str = Field(description="nbgrader grade_id of the markdown answer cell")
+
+
+class HeldOut(_Strict):
+    """Inputs the grader feeds to the student's models; their labels stay in the grader."""
+
+    mnist_images: int = Field(5000, gt=0, le=10_000)
+    fashion_images: int = Field(1000, gt=0, le=10_000)
+    noise_sigma: float = Field(0.4, gt=0)
+    seed: int = 20240609
+
+
+class LatePolicy(_Strict):
+    deadline: str | None = Field(None, description="ISO 8601 with offset, e.g. 2025-06-09T23:59:00+02:00")
+    penalty_per_day: float = Field(0.0, ge=0, description="points taken per started day late")
+    max_days_late: int = Field(0, ge=0, description="later than this: graded 0; 0 = no late submissions")
+
+
+class AssignmentConfig(_Strict):
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    title: str
+    language: Literal["es", "en"] = "es"
+    source_notebook: str = Field(description="path relative to the assignment folder")
+    datasets: list[Literal["mnist", "fashion_mnist", "cifar10"]]
+    contract: dict[str, Literal["keras_model", "sklearn_estimator", "function", "history"]]
+    limits: Limits = Limits()
+    heldout: HeldOut = HeldOut()
+    late: LatePolicy = LatePolicy()
+    checks: dict[str, Check]
+    manual: dict[str, ManualPart] = Field(default_factory=dict)
+
+    folder: Path = Field(Path("."), exclude=True)
+
+    @model_validator(mode="after")
+    def _objects_in_contract(self) -> AssignmentConfig:
+        for check_name, check in self.checks.items():
+            unknown = [o for o in check.objects if o not in self.contract]
+            if unknown:
+                raise ValueError(f"checks.{check_name}.objects names {unknown} that are not in [contract]")
+        return self
+
+    @property
+    def source_path(self) -> Path:
+        return self.folder / self.source_notebook
+
+    @property
+    def hidden_tests_dir(self) -> Path:
+        return HIDDEN_TESTS_DIR / self.name
+
+    @property
+    def total_points(self) -> float:
+        return sum(c.points for c in self.checks.values()) + sum(m.points for m in self.manual.values())
+
+    @cached_property
+    def reference_metrics(self) -> dict:
+        return load_metrics()
+
+    def threshold_bounds(self, check_name: str) -> tuple[float, float]:
+        """(zero_at, full_at) of a check's threshold, resolved against the reference metrics."""
+        threshold = self.checks[check_name].threshold
+        if threshold is None:
+            raise KeyError(f"check {check_name!r} has no threshold")
+        reference = resolve_metric(self.reference_metrics, threshold.reference)
+        return reference - threshold.zero_margin, reference - threshold.full_margin
+
+
+def resolve_metric(metrics: dict, dotted: str) -> float:
+    value: object = metrics
+    for part in dotted.split("."):
+        if not isinstance(value, dict) or part not in value:
+            raise ConfigError(f"{METRICS_PATH}: no figure {dotted!r}; fix: run 'grader reference train' "
+                              "or correct the threshold's reference key")
+        value = value[part]
+    return float(value)
+
+
+def _first_error(path: Path, error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    return f"{path}: key '{key}': {first['msg']}"
+
+
+def load_config(path: str | Path) -> AssignmentConfig:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such configuration file; fix: create it or check the assignment name")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc}); fix the syntax at that position") from None
+    try:
+        config = AssignmentConfig.model_validate({**raw, "folder": path.parent})
+    except ValidationError as exc:
+        raise ConfigError(_first_error(path, exc) + "; fix that key (see grader/config.py)") from None
+    for check_name, check in config.checks.items():
+        if check.threshold is not None:
+            resolve_metric(config.reference_metrics, check.threshold.reference)
+    return config
+
+
+def load_assignment(name_or_path: str | Path) -> AssignmentConfig:
+    """An assignment by name (``practica3``) or by the path of its folder or its TOML file."""
+    candidate = Path(name_or_path)
+    if candidate.suffix == ".toml":
+        return load_config(candidate)
+    if candidate.is_dir():
+        return load_config(candidate / "assignment.toml")
+    return load_config(ASSIGNMENTS_DIR / str(name_or_path) / "assignment.toml")

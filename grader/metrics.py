@@ -1,0 +1,49 @@
+"""Pure metric functions shared by the reference solutions and the grader's checks."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+
+def accuracy(predicted_labels: np.ndarray, labels: np.ndarray) -> float:
+    predicted_labels = np.asarray(predicted_labels).reshape(-1)
+    labels = np.asarray(labels).reshape(-1)
+    if predicted_labels.shape != labels.shape:
+        raise ValueError(f"{predicted_labels.shape[0]} predictions for {labels.shape[0]} labels")
+    return float(np.mean(predicted_labels == labels))
+
+
+def labels_from_scores(scores: np.ndarray) -> np.ndarray:
+    """Class labels from probabilities or logits (n, classes), or pass integer labels (n,) through."""
+    scores = np.asarray(scores)
+    if scores.ndim == 1:
+        return scores.astype("int64")
+    return np.argmax(scores.reshape(len(scores), -1), axis=1)
+
+
+@dataclass(frozen=True)
+class ImageQuality:
+    """Mean per-image quality of ``images`` against ``clean``, both in [0, 1]."""
+
+    mse: float
+    psnr: float
+    ssim: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def image_quality(clean: np.ndarray, images: np.ndarray) -> ImageQuality:
+    clean = np.asarray(clean, dtype="float64").reshape(len(clean), 28, 28)
+    images = np.asarray(images, dtype="float64").reshape(len(images), 28, 28)
+    if clean.shape != images.shape:
+        raise ValueError(f"{images.shape[0]} images for {clean.shape[0]} references")
+    if not np.all(np.isfinite(images)):
+        raise ValueError("images contain NaN or infinite values")
+    mse = float(np.mean((clean - images) ** 2))
+    psnr = float(np.mean([peak_signal_noise_ratio(c, i, data_range=1.0) for c, i in zip(clean, images)]))
+    ssim = float(np.mean([structural_similarity(c, i, data_range=1.0) for c, i in zip(clean, images)]))
+    return ImageQuality(mse=mse, psnr=psnr, ssim=ssim)

@@ -1,0 +1,127 @@
+"""Small typed records passed between the pipeline's stages, and their JSON form.
+
+collect -> Submission; execute -> ExecutionRecord; score -> list[CheckResult]; report <- GradeResult.
+Everything that crosses a process boundary is one of these, serialised as JSON (never pickle).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+
+class CheckStatus(str, Enum):
+    PASSED = "passed"      # full points
+    PARTIAL = "partial"    # some points (a threshold between zero and full credit)
+    FAILED = "failed"      # the check ran and the work is wrong: zero points
+    ERROR = "error"        # the check could not run (missing object, unloadable model): zero points
+    MANUAL = "manual"      # graded by hand in nbgrader's formgrader; not scored here
+
+
+class ExecutionStatus(str, Enum):
+    COMPLETED = "completed"            # every cell ran without an error
+    CELL_ERROR = "cell_error"          # a cell raised; later cells still ran
+    TIMEOUT = "timeout"                # a cell or the whole notebook ran past its limit
+    KERNEL_DIED = "kernel_died"        # the kernel process ended (os._exit, out of memory, killed)
+    OUTPUT_LIMIT = "output_limit"      # the notebook printed more than allowed
+    INVALID_NOTEBOOK = "invalid_notebook"  # not a notebook / unreadable: nothing was executed
+
+
+@dataclass
+class CheckResult:
+    name: str
+    points: float
+    max_points: float
+    status: CheckStatus
+    message: str
+    hidden: bool = False
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_fraction(cls, name: str, max_points: float, fraction: float, message: str, **extra) -> CheckResult:
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        status = CheckStatus.PASSED if fraction >= 1.0 else CheckStatus.PARTIAL if fraction > 0 else CheckStatus.FAILED
+        return cls(name, round(max_points * fraction, 4), max_points, status, message, **extra)
+
+
+@dataclass
+class CellError:
+    cell_index: int
+    cell_id: str | None
+    ename: str
+    evalue: str
+    traceback: str  # ANSI colour codes stripped, trimmed to the last lines
+
+
+@dataclass
+class ExecutionRecord:
+    status: ExecutionStatus
+    message: str
+    wall_seconds: float = 0.0
+    peak_memory_mb: float | None = None
+    device: str = "cpu"
+    sandboxed: bool = False
+    cells_executed: int = 0
+    first_error: CellError | None = None
+    errors: list[CellError] = field(default_factory=list)
+    executed_notebook: str | None = None  # path of the executed copy, with outputs
+
+
+@dataclass
+class GradeResult:
+    student: str
+    assignment: str
+    checks: list[CheckResult]
+    execution: ExecutionRecord
+    graded_at: str
+    grader_version: str
+    late_penalty: float = 0.0
+    timing: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def score(self) -> float:
+        earned = sum(c.points for c in self.checks if c.status is not CheckStatus.MANUAL)
+        return round(max(earned - self.late_penalty, 0.0), 4)
+
+    @property
+    def max_score(self) -> float:
+        return round(sum(c.max_points for c in self.checks if c.status is not CheckStatus.MANUAL), 4)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["score"] = self.score
+        data["max_score"] = self.max_score
+        return json.loads(json.dumps(data, default=_enum_value))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> GradeResult:
+        execution = dict(data["execution"])
+        execution["status"] = ExecutionStatus(execution["status"])
+        execution["first_error"] = CellError(**execution["first_error"]) if execution.get("first_error") else None
+        execution["errors"] = [CellError(**e) for e in execution.get("errors", [])]
+        checks = [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in data["checks"]]
+        fields = {k: data[k] for k in ("student", "assignment", "graded_at", "grader_version")}
+        return cls(checks=checks, execution=ExecutionRecord(**execution),
+                   late_penalty=data.get("late_penalty", 0.0), timing=data.get("timing", {}), **fields)
+
+
+def _enum_value(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def write_json_atomic(path: Path, data: Any) -> Path:
+    """Write JSON so that a reader never sees half a file, even if this process is killed."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False, default=_enum_value) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+    return path
