@@ -57,7 +57,23 @@ def reference() -> None:
 @click.option("--data-dir", type=click.Path(file_okay=False), help="Look here first (else $GRADER_DATA_DIR).")
 def reference_train(data_dir: str | None) -> None:
     """Train every reference solution (fixed seeds) and write reference_solutions/metrics.json."""
+    from grader.instructor import require_checkout
+
+    require_checkout()
     from reference_solutions.train import train_all, write_metrics
 
     path = write_metrics(train_all(data_dir, log=click.echo))
     click.echo(f"wrote {path}")
+
+
+@reference.command("specs")
+def reference_specs() -> None:
+    """Derive the architecture specs from the reference code into grader/specs/practica3.json."""
+    from grader.instructor import require_checkout
+    from grader.records import write_json_atomic
+    from grader.specs import spec_path
+
+    require_checkout()
+    from reference_solutions.specs import architecture_specs
+
+    click.echo(f"wrote {write_json_atomic(spec_path('practica3'), architecture_specs())}")

@@ -7,6 +7,7 @@ A bad file raises :class:`ConfigError` with one line naming the file, the key an
 
 from __future__ import annotations
 
+import json
 import tomllib
 from functools import cached_property
 from pathlib import Path
@@ -14,11 +15,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from reference_solutions.train import METRICS_PATH, load_metrics
-
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-ASSIGNMENTS_DIR = PROJECT_ROOT / "assignments"
-HIDDEN_TESTS_DIR = PROJECT_ROOT / "autograde_tests"
+from grader.instructor import ASSIGNMENTS_DIR, HIDDEN_TESTS_DIR, METRICS_PATH
 
 
 class ConfigError(ValueError):
@@ -119,7 +116,9 @@ class AssignmentConfig(_Strict):
 
     @cached_property
     def reference_metrics(self) -> dict:
-        return load_metrics()
+        if not METRICS_PATH.is_file():
+            raise ConfigError(f"{METRICS_PATH}: missing; fix: run 'grader reference train' in the course checkout")
+        return json.loads(METRICS_PATH.read_text(encoding="utf-8"))
 
     def threshold_bounds(self, check_name: str) -> tuple[float, float]:
         """(zero_at, full_at) of a check's threshold, resolved against the reference metrics."""

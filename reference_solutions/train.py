@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS_PATH = Path(__file__).with_name("metrics.json")
+from grader.instructor import METRICS_PATH
 DENOISING_EVAL_IMAGES = 1_000
 
 

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class CheckOutcome:
+    """What a check found: ``fraction`` of its points (0..1), a message, and details for the report."""
+
+    fraction: float
+    message: str
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def passed(self) -> bool:
+        return self.fraction >= 1.0
+
+
+def linear_credit(value: float, zero_at: float, full_at: float) -> float:
+    """0 at or below ``zero_at``, 1 at or above ``full_at``, linear in between."""
+    if value >= full_at:
+        return 1.0
+    if value <= zero_at:
+        return 0.0
+    return (value - zero_at) / (full_at - zero_at)

@@ -1,0 +1,17 @@
+"""Architecture specs the grader checks against, derived from the reference code (never hand-typed).
+
+``grader reference specs`` writes them to ``grader/specs/practica3.json`` so that students' self-checks
+have them without the reference solutions; a test keeps the file equal to what this code builds.
+"""
+
+from __future__ import annotations
+
+from grader.probe import summarize
+from reference_solutions import denoising_autoencoder, mnist_cnn
+
+
+def architecture_specs() -> dict[str, dict]:
+    return {
+        "cnn_model": summarize(mnist_cnn.build_cnn()),
+        "denoiser": summarize(denoising_autoencoder.build_denoiser()),
+    }
