@@ -86,6 +86,8 @@ class AssignmentConfig(_Strict):
     source_notebook: str = Field(description="path relative to the assignment folder")
     datasets: list[Literal["mnist", "fashion_mnist", "cifar10"]]
     contract: dict[str, Literal["keras_model", "sklearn_estimator", "function", "history"]]
+    inputs: dict[str, Literal["mnist", "fashion_noisy"]] = Field(
+        default_factory=dict, description="which held-out inputs each contract object is applied to")
     limits: Limits = Limits()
     heldout: HeldOut = HeldOut()
     late: LatePolicy = LatePolicy()
@@ -100,6 +102,9 @@ class AssignmentConfig(_Strict):
             unknown = [o for o in check.objects if o not in self.contract]
             if unknown:
                 raise ValueError(f"checks.{check_name}.objects names {unknown} that are not in [contract]")
+        unknown_inputs = [name for name in self.inputs if name not in self.contract]
+        if unknown_inputs:
+            raise ValueError(f"[inputs] names {unknown_inputs} that are not in [contract]")
         return self
 
     @property

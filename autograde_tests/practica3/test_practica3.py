@@ -1,0 +1,64 @@
+"""Práctica 3: every automatically graded check, run by the grader outside the student's kernel.
+
+Each test is one check of assignments/practica3/assignment.toml (points and thresholds live there)
+and records its outcome with ``credit``. Fixtures come from ``grader.score.GradingPlugin``.
+"""
+
+import pytest
+
+from grader.checks.accuracy import check_accuracy, check_improvement, check_svm_hog
+from grader.checks.architecture import compare_architecture, compare_parameters
+from grader.checks.denoising import check_autoencoder_output, check_denoising
+from grader.checks.rules import check_rules
+
+
+@pytest.mark.check("ej1_arquitectura")
+def test_cnn_architecture(artifacts, specs, lang, credit):
+    summary, verified = artifacts.summary("cnn_model")
+    credit(compare_architecture(specs["cnn_model"], summary, lang), verified=verified)
+
+
+@pytest.mark.check("ej1_parametros")
+def test_cnn_parameters(artifacts, specs, lang, credit):
+    summary, verified = artifacts.summary("cnn_model")
+    credit(compare_parameters(specs["cnn_model"], summary, lang), verified=verified)
+
+
+@pytest.mark.check("ej1_precision_cnn")
+def test_cnn_accuracy(artifacts, answers, bounds, lang, credit):
+    outputs, verified = artifacts.outputs("cnn_model")
+    credit(check_accuracy(outputs, answers["mnist_labels"], *bounds, lang),
+           verified=verified, history=artifacts.history("cnn_history"))
+
+
+@pytest.mark.check("ej1_svm_hog")
+def test_svm_on_hog_features(artifacts, answers, bounds, lang, credit):
+    predictions, _ = artifacts.outputs("svm_hog")
+    features = artifacts.features("hog_features")
+    credit(check_svm_hog(predictions, features, answers["mnist"], answers["mnist_labels"], *bounds, lang))
+
+
+@pytest.mark.check("ej1_mejora")
+def test_improved_model_beats_base(artifacts, answers, bounds, lang, credit):
+    improved, verified = artifacts.outputs("improved_model")
+    base, base_verified = artifacts.outputs("cnn_model")
+    credit(check_improvement(improved, base, answers["mnist_labels"], *bounds, lang),
+           verified=verified and base_verified, history=artifacts.history("improved_history"))
+
+
+@pytest.mark.check("ej1_normas")
+def test_submission_rules(facts, lang, credit):
+    credit(check_rules(facts, lang))
+
+
+@pytest.mark.check("ej2_autoencoder")
+def test_autoencoder_output(artifacts, answers, lang, credit):
+    outputs, verified = artifacts.outputs("denoiser")
+    credit(check_autoencoder_output(answers["fashion_noisy"], outputs, lang), verified=verified)
+
+
+@pytest.mark.check("ej2_denoising")
+def test_denoising_gain(artifacts, answers, bounds, lang, credit):
+    outputs, verified = artifacts.outputs("denoiser")
+    credit(check_denoising(answers["fashion_clean"], answers["fashion_noisy"], outputs, *bounds, lang),
+           verified=verified, history=artifacts.history("denoiser_history"))

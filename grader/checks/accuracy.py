@@ -1,0 +1,83 @@
+"""Classifier checks over predictions exported from the student's kernel and labels it never saw."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.checks.messages import message
+from grader.checks.outcome import CheckOutcome, linear_credit
+from grader.metrics import accuracy, labels_from_scores
+
+NUM_CLASSES = 10
+
+
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, classes: int = NUM_CLASSES) -> np.ndarray:
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    valid = (predicted >= 0) & (predicted < classes)
+    np.add.at(matrix, (labels[valid], predicted[valid]), 1)
+    return matrix
+
+
+def classification_details(predicted: np.ndarray, labels: np.ndarray) -> dict:
+    matrix = confusion_matrix(predicted, labels)
+    per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
+    return {"confusion_matrix": matrix.tolist(), "per_class_accuracy": [round(float(v), 4) for v in per_class]}
+
+
+def _predicted_labels(scores: np.ndarray, labels: np.ndarray, lang: str) -> np.ndarray | CheckOutcome:
+    scores = np.asarray(scores)
+    if scores.dtype.kind == "f" and not np.all(np.isfinite(scores)):
+        return CheckOutcome(0.0, message(lang, "not_finite"))
+    predicted = labels_from_scores(scores)
+    if predicted.shape[0] != labels.shape[0]:
+        return CheckOutcome(0.0, f"{predicted.shape[0]} predicciones para {labels.shape[0]} imágenes")
+    return predicted
+
+
+def check_accuracy(scores: np.ndarray, labels: np.ndarray, zero_at: float, full_at: float,
+                   lang: str = "es") -> CheckOutcome:
+    """Linear partial credit between ``zero_at`` and ``full_at`` accuracy."""
+    predicted = _predicted_labels(scores, labels, lang)
+    if isinstance(predicted, CheckOutcome):
+        return predicted
+    value = accuracy(predicted, labels)
+    details = {"accuracy": round(value, 4), "zero_at": round(zero_at, 4), "full_at": round(full_at, 4),
+               **classification_details(predicted, labels)}
+    text = message(lang, "accuracy", accuracy=value, zero_at=zero_at, full_at=full_at)
+    return CheckOutcome(linear_credit(value, zero_at, full_at), text, details)
+
+
+def check_improvement(scores: np.ndarray, base_scores: np.ndarray, labels: np.ndarray, zero_at: float,
+                      full_at: float, lang: str = "es") -> CheckOutcome:
+    """The improved model must beat the student's own base CNN; credit then grows with accuracy."""
+    outcome = check_accuracy(scores, labels, zero_at, full_at, lang)
+    base = _predicted_labels(base_scores, labels, lang)
+    if "accuracy" not in outcome.details:
+        return outcome
+    base_accuracy = accuracy(base, labels) if not isinstance(base, CheckOutcome) else 0.0
+    improved = outcome.details["accuracy"]
+    details = {**outcome.details, "base_accuracy": round(base_accuracy, 4)}
+    if improved <= base_accuracy:
+        return CheckOutcome(0.0, message(lang, "not_beats_base", accuracy=improved, base=base_accuracy), details)
+    text = message(lang, "beats_base", accuracy=improved, base=base_accuracy) + "; " + outcome.message
+    return CheckOutcome(outcome.fraction, text, details)
+
+
+def looks_like_raw_pixels(features: np.ndarray, images: np.ndarray) -> bool:
+    """True when the 'features' are the images' pixels, flattened and possibly rescaled."""
+    features = np.asarray(features, dtype="float64").reshape(len(features), -1)
+    pixels = np.asarray(images, dtype="float64").reshape(len(images), -1)
+    if features.shape != pixels.shape:
+        return False
+    a, b = features.ravel(), pixels.ravel()
+    if a.std() == 0 or b.std() == 0:
+        return False
+    return float(np.corrcoef(a, b)[0, 1]) > 0.999
+
+
+def check_svm_hog(predicted: np.ndarray, features: np.ndarray, images: np.ndarray, labels: np.ndarray,
+                  zero_at: float, full_at: float, lang: str = "es") -> CheckOutcome:
+    if looks_like_raw_pixels(features, images):
+        outcome = check_accuracy(predicted, labels, zero_at, full_at, lang)
+        return CheckOutcome(0.0, message(lang, "raw_pixels") + "; " + outcome.message, outcome.details)
+    return check_accuracy(predicted, labels, zero_at, full_at, lang)

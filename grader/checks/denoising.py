@@ -1,0 +1,49 @@
+"""Autoencoder checks: output shape and range (public), and quality gains over the noisy input."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from grader.checks.messages import message
+from grader.checks.outcome import CheckOutcome, linear_credit
+from grader.metrics import image_quality
+
+EXAMPLES_IN_REPORT = 6
+
+
+def check_autoencoder_output(noisy: np.ndarray, output: np.ndarray, lang: str = "es") -> CheckOutcome:
+    """Same shape as the input, finite, in [0, 1], and not the input passed through."""
+    noisy, output = np.asarray(noisy), np.asarray(output)
+    if output.shape != noisy.shape:
+        got = "(None, " + ", ".join(map(str, output.shape[1:])) + ")"
+        expected = "(None, " + ", ".join(map(str, noisy.shape[1:])) + ")"
+        return CheckOutcome(0.0, message(lang, "ae_shape", got=got, expected=expected))
+    if not np.all(np.isfinite(output)):
+        return CheckOutcome(0.0, message(lang, "not_finite"))
+    low, high = float(output.min()), float(output.max())
+    if low < -1e-4 or high > 1 + 1e-4:
+        return CheckOutcome(0.0, message(lang, "ae_range", low=low, high=high))
+    if np.allclose(output, noisy, atol=1e-3):
+        return CheckOutcome(0.0, message(lang, "ae_identity"))
+    return CheckOutcome(1.0, message(lang, "ae_ok", shape="x".join(map(str, output.shape[1:]))))
+
+
+def check_denoising(clean: np.ndarray, noisy: np.ndarray, output: np.ndarray, zero_at: float, full_at: float,
+                    lang: str = "es") -> CheckOutcome:
+    """Credit grows with the PSNR gain over the noisy input; the SSIM must improve too."""
+    noisy, output = np.asarray(noisy), np.asarray(output)
+    if output.shape != noisy.shape or not np.all(np.isfinite(output)):
+        return check_autoencoder_output(noisy, output, lang)  # explains the shape or NaN problem
+    before = image_quality(clean, noisy)
+    after = image_quality(clean, np.clip(output, 0.0, 1.0))
+    psnr_gain, ssim_gain = after.psnr - before.psnr, after.ssim - before.ssim
+    examples = {name: np.round(np.asarray(images[:EXAMPLES_IN_REPORT]).reshape(-1, 28, 28), 3).tolist()
+                for name, images in (("clean", clean), ("noisy", noisy), ("denoised", output))}
+    details = {"noisy": before.as_dict(), "denoised": after.as_dict(), "psnr_gain": round(psnr_gain, 4),
+               "ssim_gain": round(ssim_gain, 4), "zero_at": round(zero_at, 4), "full_at": round(full_at, 4),
+               "examples": examples}
+    text = message(lang, "denoise", noisy_psnr=before.psnr, denoised_psnr=after.psnr, psnr_gain=psnr_gain,
+                   noisy_ssim=before.ssim, denoised_ssim=after.ssim, full_at=full_at, zero_at=zero_at)
+    if ssim_gain <= 0:
+        return CheckOutcome(0.0, message(lang, "ssim_worse") + "; " + text, details)
+    return CheckOutcome(linear_credit(psnr_gain, zero_at, full_at), text, details)

@@ -1,0 +1,38 @@
+"""The seed's submission rules ("Normas de entrega") as a check over facts the grader gathered:
+the notebook runs start to end without errors and without asking for input, writes nothing to
+disk, and is the only file submitted."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from grader.checks.messages import message
+from grader.checks.outcome import CheckOutcome
+
+
+@dataclass(frozen=True)
+class SubmissionFacts:
+    """Gathered by the pipeline: the execution record, a scan of the sources, the scratch folder."""
+
+    cells_with_errors: int = 0
+    input_cells: list[int] = field(default_factory=list)  # 1-based code cell numbers calling input()
+    written_files: list[str] = field(default_factory=list)
+    extra_files: list[str] = field(default_factory=list)
+
+
+def check_rules(facts: SubmissionFacts, lang: str = "es") -> CheckOutcome:
+    violations = []
+    if facts.input_cells:
+        violations.append({"rule": "no_input", "message": message(lang, "rule_input",
+                                                                   cell=", ".join(map(str, facts.input_cells)))})
+    if facts.cells_with_errors:
+        violations.append({"rule": "runs_clean", "message": message(lang, "rule_errors", n=facts.cells_with_errors)})
+    if facts.written_files:
+        shown = ", ".join(facts.written_files[:5]) + (" …" if len(facts.written_files) > 5 else "")
+        violations.append({"rule": "no_disk_writes", "message": message(lang, "rule_writes", files=shown)})
+    if facts.extra_files:
+        violations.append({"rule": "only_notebook", "message": message(lang, "rule_extra_files",
+                                                                       files=", ".join(facts.extra_files))})
+    if not violations:
+        return CheckOutcome(1.0, message(lang, "rules_ok"), {"violations": []})
+    return CheckOutcome(0.0, " | ".join(v["message"] for v in violations), {"violations": violations})

@@ -1,0 +1,117 @@
+"""Runs inside the student's kernel, after the last student cell: write the contract objects out.
+
+The grader passes the notebook's namespace explicitly (the epilogue cell calls
+``export_artifacts(globals(), ...)``); nothing here walks stack frames. What is written:
+
+- ``<name>.keras`` (Keras' zip format, no pickle), ``<name>.summary.json`` (:func:`grader.probe.summarize`)
+  and ``<name>.outputs.npy`` (the model applied to its held-out inputs) for each Keras model;
+- ``<name>.features.npy`` for a feature function applied to its held-out inputs;
+- ``<name>.skops`` and ``<name>.outputs.npy`` for a scikit-learn estimator (predicting on the
+  features of the function the contract lists before it);
+- ``<name>.history.json`` for a Keras History (or its ``.history`` dict);
+- ``manifest.json``: per name, ``{"status": "exported" | "missing" | "invalid" | "failed", "reason"}``.
+
+Only inputs are here: labels and clean images stay in the grader's process. Everything is loaded
+back by the scoring process as data (``numpy.load(allow_pickle=False)``, JSON, Keras ``safe_mode``,
+skops trusted types), so nothing written here can run code in the grader.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import traceback
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+PREDICT_BATCH = 256
+
+
+def _prepare_for_model(model, images: np.ndarray) -> np.ndarray:
+    """uint8 images become float32 in [0, 1]; the channel axis is added or dropped to fit the model."""
+    from grader.probe import model_input_shape
+
+    data = np.asarray(images)
+    if data.dtype == np.uint8:
+        data = data.astype("float32") / 255.0
+    rank = len(model_input_shape(model, default=(None, 28, 28, 1)))
+    if rank == 4 and data.ndim == 3:
+        data = data[..., np.newaxis]
+    elif rank == 3 and data.ndim == 4 and data.shape[-1] == 1:
+        data = data[..., 0]
+    return data.astype("float32")
+
+
+def _json_number(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _history_dict(obj) -> dict[str, list[float | None]]:
+    history = getattr(obj, "history", obj)
+    if not isinstance(history, dict):
+        raise TypeError(f"se esperaba un History de Keras o un dict, no {type(obj).__name__}")
+    return {str(k): [_json_number(v) for v in values] for k, values in history.items()}
+
+
+def _export_keras_model(name: str, model, images: np.ndarray | None, out: Path) -> None:
+    import keras
+
+    from grader.probe import summarize
+
+    if not isinstance(model, keras.Model):
+        raise TypeError(f"se esperaba un modelo de Keras, no {type(model).__name__}")
+    if images is not None:
+        outputs = model.predict(_prepare_for_model(model, images), batch_size=PREDICT_BATCH, verbose=0)
+        np.save(out / f"{name}.outputs.npy", np.asarray(outputs, dtype="float32"), allow_pickle=False)
+    (out / f"{name}.summary.json").write_text(json.dumps(summarize(model)), encoding="utf-8")
+    model.save(out / f"{name}.keras")
+
+
+def _export_estimator(name: str, estimator, features: np.ndarray | None, out: Path) -> None:
+    import skops.io
+
+    if not hasattr(estimator, "predict"):
+        raise TypeError(f"se esperaba un estimador de scikit-learn ajustado, no {type(estimator).__name__}")
+    skops.io.dump(estimator, out / f"{name}.skops")
+    if features is not None:
+        predictions = np.asarray(estimator.predict(features))
+        np.save(out / f"{name}.outputs.npy", predictions.astype("int64"), allow_pickle=False)
+
+
+def export_artifacts(namespace: dict, out_dir: str, inputs_dir: str, contract: dict[str, str],
+                     inputs_for: dict[str, str]) -> dict[str, dict]:
+    """Export every contract object found in ``namespace``; never raises for a student's object."""
+    out, inputs = Path(out_dir), Path(inputs_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    held_out = {path.stem: np.load(path, allow_pickle=False) for path in inputs.glob("*.npy")}
+    manifest: dict[str, dict] = {}
+    features: np.ndarray | None = None
+    for name, kind in contract.items():
+        if name not in namespace:
+            manifest[name] = {"status": "missing", "reason": "no está definido"}
+            continue
+        obj = namespace[name]
+        images = held_out.get(inputs_for.get(name, ""))
+        try:
+            if kind == "keras_model":
+                _export_keras_model(name, obj, images, out)
+            elif kind == "function":
+                if not callable(obj):
+                    raise TypeError(f"se esperaba una función, no {type(obj).__name__}")
+                features = np.asarray(obj(images), dtype="float32").reshape(len(images), -1)
+                np.save(out / f"{name}.features.npy", features, allow_pickle=False)
+            elif kind == "sklearn_estimator":
+                _export_estimator(name, obj, features, out)
+            elif kind == "history":
+                (out / f"{name}.history.json").write_text(json.dumps(_history_dict(obj)), encoding="utf-8")
+            manifest[name] = {"status": "exported", "reason": ""}
+        except (TypeError, ValueError) as exc:
+            manifest[name] = {"status": "invalid", "reason": f"{type(exc).__name__}: {exc}"}
+        except Exception as exc:  # the student's object failed in its own code: report, go on
+            last = traceback.format_exception_only(type(exc), exc)[-1].strip()
+            manifest[name] = {"status": "failed", "reason": last[:500]}
+    (out / "manifest.json").write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
+    return manifest

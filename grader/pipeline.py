@@ -1,0 +1,243 @@
+"""Grade one submission end to end: read -> restore locked cells -> execute -> export -> score -> result.
+
+:func:`grade_submission` never raises for a bad submission: an unreadable notebook, a kernel that
+dies, a model that cannot be loaded all end in a :class:`~grader.records.GradeResult` whose checks
+explain what happened. It raises only for the grader's own problems (no data, bad configuration,
+no sandbox when one is required), with a one-line message.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import asdict
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+
+from grader import __version__
+from grader.checks.rules import SubmissionFacts
+from grader.config import AssignmentConfig
+from grader.datasets import probe_sources
+from grader.errors import GraderError, InvalidSubmissionError
+from grader.heldout import build_heldout
+from grader.instructor import HIDDEN_TESTS_DIR, METRICS_PATH
+from grader.records import (CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
+                            write_json_atomic)
+
+ARTIFACTS = ".grader-artifacts"
+# Folders programs create in HOME on their own; anything else new in the scratch folder was written
+# by the student's code and breaks the "write nothing to disk" rule.
+HOME_NOISE = (ARTIFACTS, ".keras", ".cache", ".config", ".ipython", ".local", ".jupyter", ".nv",
+              ".matplotlib", "__pycache__", ".python_history")
+INPUT_CALL = re.compile(r"(?<![\w.])input\s*\(")
+
+
+def read_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
+    """The notebook as nbformat 4 with outputs cleared, plus notes on what was fixed on the way."""
+    notes: list[str] = []
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise InvalidSubmissionError(f"{path}: cannot be read ({exc.strerror})") from None
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidSubmissionError(f"{path}: not UTF-8 text (byte {exc.start}): save it again from "
+                                     "Jupyter or Colab as .ipynb") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidSubmissionError(f"{path}: not a notebook (invalid JSON at line {exc.lineno}, column "
+                                     f"{exc.colno}): download it again with File > Download .ipynb") from None
+    if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
+        raise InvalidSubmissionError(f"{path}: JSON but not a Jupyter notebook (no cells)")
+    version = data.get("nbformat")
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # nbformat raises many types for malformed structures
+        raise InvalidSubmissionError(f"{path}: malformed notebook ({type(exc).__name__}: {exc})"[:400]) from None
+    if version != 4:
+        notes.append(f"nbformat {version} converted to nbformat 4")
+    if not [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]:
+        raise InvalidSubmissionError(f"{path}: the notebook has no code to run")
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb, notes
+
+
+def scan_input_calls(nb: nbformat.NotebookNode) -> list[int]:
+    """1-based numbers of the code cells that call ``input()`` (the seed forbids choosing options)."""
+    found = []
+    for number, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):
+        try:
+            calls = any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "input"
+                        for node in ast.walk(ast.parse(_python_only(cell.source))))
+        except SyntaxError:
+            calls = bool(INPUT_CALL.search(cell.source))
+        if calls:
+            found.append(number)
+    return found
+
+
+def _python_only(source: str) -> str:
+    """Drop IPython magics and shell escapes so the rest parses as Python."""
+    return "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines())
+
+
+def _is_test_cell(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def errors_outside_tests(nb: nbformat.NotebookNode, record: ExecutionRecord) -> int:
+    """Cells that failed, not counting graded test cells: a failing test costs its own points."""
+    return sum(1 for error in record.errors
+               if not (0 <= error.cell_index < len(nb.cells) and _is_test_cell(nb.cells[error.cell_index])))
+
+
+def written_files(scratch: Path) -> list[str]:
+    found = []
+    for path in sorted(scratch.rglob("*")):
+        relative = path.relative_to(scratch)
+        if relative.parts[0] in HOME_NOISE or not path.is_file():
+            continue
+        found.append(str(relative))
+    return found
+
+
+def _data_roots() -> list[Path]:
+    """The local folders holding the course datasets (bound read-only into the sandbox)."""
+    roots = []
+    for name in ("mnist", "fashion_mnist"):
+        found = next((p for p in probe_sources(name) if p.found), None)
+        if found is not None:
+            roots.append(found.path if found.path.is_dir() else found.path.parent)
+    return roots
+
+
+def _kernel_cells(config: AssignmentConfig, paths: dict[str, Path]) -> tuple[list[str], list[str]]:
+    preamble = ["from grader.kernel_setup import prepare_kernel\nprepare_kernel()"]
+    epilogue = [
+        "from grader.export import export_artifacts as __grader_export\n"
+        f"__grader_export(globals(), {str(paths['artifacts'])!r}, {str(paths['inputs'])!r}, "
+        f"{dict(config.contract)!r}, {dict(config.inputs)!r})"
+    ]
+    return preamble, epilogue
+
+
+def _invalid_result(student: str, config: AssignmentConfig, reason: str) -> GradeResult:
+    execution = ExecutionRecord(ExecutionStatus.INVALID_NOTEBOOK, reason)
+    checks = [CheckResult(name, 0.0, check.points, CheckStatus.ERROR, reason, hidden=check.hidden)
+              for name, check in config.checks.items()]
+    return _result(student, config, checks, execution, {})
+
+
+def _manual_parts(config: AssignmentConfig) -> list[CheckResult]:
+    return [CheckResult(name, 0.0, part.points, CheckStatus.MANUAL, part.title, hidden=False)
+            for name, part in config.manual.items()]
+
+
+def _result(student, config, checks, execution, timing, late_penalty: float = 0.0) -> GradeResult:
+    return GradeResult(student=student, assignment=config.name, checks=checks + _manual_parts(config),
+                       execution=execution, graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                       grader_version=__version__, late_penalty=late_penalty, timing=timing)
+
+
+def _scoring_command(config: AssignmentConfig, work: dict[str, Path], sandboxed: bool) -> list[str]:
+    command = [sys.executable, "-m", "grader.score", "--config", str(work["facts"].parent / "config.json"),
+               "--artifacts", str(work["artifacts"]), "--inputs", str(work["inputs"]),
+               "--answers", str(work["answers"]), "--facts", str(work["facts"]),
+               "--out", str(work["scoring"] / "checks.json"), "--lang", config.language]
+    if not sandboxed:
+        return command
+    from grader.sandbox import SandboxPolicy, wrap_command
+
+    read_only = (work["artifacts"], work["inputs"], work["answers"], work["facts"].parent,
+                 HIDDEN_TESTS_DIR / config.name, METRICS_PATH)
+    policy = SandboxPolicy(scratch=work["scoring"], limits=config.limits,
+                           ro_binds=tuple(p for p in read_only if p.exists()))
+    return wrap_command(command, policy)
+
+
+def run_scoring(config: AssignmentConfig, work: dict[str, Path], sandboxed: bool) -> list[CheckResult]:
+    """The scoring process: separate, sandboxed like the kernel but without the student's scratch."""
+    command = _scoring_command(config, work, sandboxed)
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
+    completed = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
+                               timeout=config.limits.total_timeout_s)
+    out = work["scoring"] / "checks.json"
+    if completed.returncode != 0 or not out.is_file():
+        tail = (completed.stderr or completed.stdout).strip().splitlines()[-15:]
+        raise GraderError(f"scoring process failed (exit {completed.returncode}): " + " / ".join(tail))
+    return [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in json.loads(out.read_text("utf-8"))]
+
+
+def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, workdir: Path,
+                     sandbox: bool = True, env: dict[str, str] | None = None, db_url: str | None = None,
+                     late_penalty: float = 0.0, extra_files: list[str] | None = None) -> GradeResult:
+    """Grade one notebook; write ``workdir/result.json`` and ``workdir/executed.ipynb``; return the result."""
+    from grader.execute import execute_notebook
+    from grader.release import restore_locked_cells
+
+    started = time.perf_counter()
+    workdir = Path(workdir)
+    if workdir.exists():
+        shutil.rmtree(workdir)  # a re-grade starts clean: nothing from an earlier attempt is reused
+    work = {"scratch": workdir / "scratch", "inputs": workdir / "inputs", "answers": workdir / "answers",
+            "runtime": workdir / "runtime", "scoring": workdir / "scoring",
+            "facts": workdir / "facts" / "facts.json"}
+    work["artifacts"] = work["scratch"] / ARTIFACTS
+    for key in ("scratch", "runtime", "scoring"):
+        work[key].mkdir(parents=True)
+    try:
+        nb, notes = read_submission(notebook)
+    except InvalidSubmissionError as exc:
+        result = _invalid_result(student, config, str(exc))
+        write_json_atomic(workdir / "result.json", result.to_dict())
+        return result
+    nb, edited = restore_locked_cells(nb, config, db_url)
+    build_heldout(config).write(work["inputs"], work["answers"])
+    timing = {"prepare_s": round(time.perf_counter() - started, 2)}
+
+    policy = None
+    kernel_env = {"GRADER_DATA_DIR": "", **(env or {})}
+    roots = _data_roots()
+    if roots:
+        kernel_env["GRADER_DATA_DIR"] = str(roots[0])
+    if sandbox:
+        from grader.sandbox import SandboxPolicy
+
+        gpu = (env or {}).get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
+        policy = SandboxPolicy(scratch=work["scratch"], limits=config.limits, runtime_dir=work["runtime"],
+                               ro_binds=(work["inputs"], *roots), gpu=gpu)
+    preamble, epilogue = _kernel_cells(config, work)
+    executed = execute_notebook(nb, workdir=work["scratch"], limits=config.limits, preamble=preamble,
+                                epilogue=epilogue, sandbox=policy, env=kernel_env)
+    timing["execute_s"] = round(executed.record.wall_seconds, 2)
+    record = executed.record
+    record.executed_notebook = str(workdir / "executed.ipynb")
+    nbformat.write(executed.notebook, record.executed_notebook)
+    if notes or edited:
+        restored = f"celdas bloqueadas restauradas: {', '.join(edited)}" if edited else ""
+        record.message = "; ".join(filter(None, [record.message, *notes, restored]))
+
+    facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),
+                            written_files=written_files(work["scratch"]), extra_files=list(extra_files or []))
+    write_json_atomic(work["facts"], asdict(facts))
+    (work["facts"].parent / "config.json").write_text(config.model_dump_json(), encoding="utf-8")
+    scoring_started = time.perf_counter()
+    checks = run_scoring(config, work, sandboxed=sandbox)
+    timing["score_s"] = round(time.perf_counter() - scoring_started, 2)
+    timing["total_s"] = round(time.perf_counter() - started, 2)
+    result = _result(student, config, checks, record, timing, late_penalty)
+    write_json_atomic(workdir / "result.json", result.to_dict())
+    return result

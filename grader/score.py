@@ -1,0 +1,280 @@
+"""Score a submission from its exported artifacts, in a process of its own (``python -m grader.score``).
+
+The hidden tests under ``autograde_tests/<assignment>/`` are ordinary pytest tests, each marked
+``@pytest.mark.check("<check name>")``; the check's points and thresholds come from the assignment's
+configuration. This module runs them with a plugin that provides the fixtures they use:
+
+- ``artifacts``: the student's exported objects, loaded as data (Keras ``safe_mode``, skops trusted
+  types, ``numpy.load(allow_pickle=False)``) — models are re-applied to the held-out inputs here;
+- ``answers``: held-out labels and clean images (never seen by the student's kernel);
+- ``facts``: the :class:`~grader.checks.rules.SubmissionFacts` the pipeline gathered;
+- ``config``, ``specs``, ``lang``, ``bounds`` (a check's (zero_at, full_at) thresholds);
+- ``credit``: records a test's :class:`~grader.checks.CheckOutcome` as that check's result.
+
+Results leave this process as JSON (``checks.json``), never pickle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import sys
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from grader.checks import CheckOutcome
+from grader.checks.messages import message
+from grader.checks.rules import SubmissionFacts
+from grader.config import AssignmentConfig
+from grader.heldout import load_answers
+from grader.records import CheckResult, CheckStatus, write_json_atomic
+from grader.specs import load_specs
+
+# Types a student's scikit-learn estimator may be made of; anything else is refused on load.
+TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "builtins.")
+
+
+class ObjectUnavailable(Exception):
+    """A contract object is missing, invalid or could not be loaded safely; the message says which."""
+
+
+class Artifacts:
+    """Read-only view of what the student's kernel exported, loaded without running its code."""
+
+    def __init__(self, folder: Path, inputs: dict[str, np.ndarray], config: AssignmentConfig, lang: str):
+        self.folder, self.inputs, self.config, self.lang = Path(folder), inputs, config, lang
+        manifest = self.folder / "manifest.json"
+        self.manifest: dict = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
+        self._models: dict[str, object] = {}
+
+    def require(self, name: str) -> None:
+        entry = self.manifest.get(name)
+        if entry is None:
+            raise ObjectUnavailable(message(self.lang, "missing_object", name=name,
+                                            reason="el notebook no llegó a exportarlo (¿se detuvo antes?)"))
+        if entry["status"] != "exported":
+            raise ObjectUnavailable(message(self.lang, "missing_object", name=name, reason=entry["reason"]))
+
+    def model(self, name: str):
+        """The Keras model loaded with ``safe_mode`` (no Lambda bytecode, no unknown classes)."""
+        self.require(name)
+        if name not in self._models:
+            import keras
+
+            try:
+                self._models[name] = keras.saving.load_model(self.folder / f"{name}.keras", safe_mode=True)
+            except Exception as exc:  # unknown custom class, Lambda refused by safe_mode, corrupt file
+                self._models[name] = exc
+        loaded = self._models[name]
+        if isinstance(loaded, Exception):
+            raise ObjectUnavailable(message(self.lang, "unloadable", name=name, reason=_short(loaded)))
+        return loaded
+
+    def model_verified(self, name: str) -> bool:
+        """True when the model loads outside the kernel; False for e.g. an unregistered subclass."""
+        try:
+            self.model(name)
+        except ObjectUnavailable as exc:
+            if "Lambda" in str(exc):
+                raise  # a Lambda layer is refused outright: its bytecode would run in the grader
+            return False
+        return True
+
+    def summary(self, name: str) -> tuple[dict, bool]:
+        """(layer summary, verified): recomputed from the loaded model when possible."""
+        from grader.probe import summarize
+
+        if self.model_verified(name):
+            return summarize(self.model(name)), True
+        return json.loads((self.folder / f"{name}.summary.json").read_text(encoding="utf-8")), False
+
+    def outputs(self, name: str) -> tuple[np.ndarray, bool]:
+        """(outputs on the held-out inputs, verified): recomputed here from the loaded model when possible."""
+        kind = self.config.contract[name]
+        if kind == "keras_model" and self.model_verified(name):
+            from grader.export import PREDICT_BATCH, _prepare_for_model
+
+            model = self.model(name)
+            images = self.inputs[self.config.inputs[name]]
+            return np.asarray(model.predict(_prepare_for_model(model, images), batch_size=PREDICT_BATCH,
+                                            verbose=0)), True
+        if kind == "sklearn_estimator":
+            return self._estimator_outputs(name), True
+        self.require(name)
+        return self._load_npy(f"{name}.outputs.npy"), False
+
+    def features(self, name: str) -> np.ndarray:
+        self.require(name)
+        return self._load_npy(f"{name}.features.npy")
+
+    def history(self, name: str) -> dict | None:
+        path = self.folder / f"{name}.history.json"
+        if self.manifest.get(name, {}).get("status") != "exported" or not path.is_file():
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+
+    def _estimator_outputs(self, name: str) -> np.ndarray:
+        import skops.io
+
+        self.require(name)
+        path = self.folder / f"{name}.skops"
+        untrusted = [t for t in skops.io.get_untrusted_types(file=path) if not t.startswith(TRUSTED_SKOPS_PREFIXES)]
+        if untrusted:
+            raise ObjectUnavailable(message(self.lang, "unloadable", name=name,
+                                            reason=f"tipos no permitidos: {', '.join(untrusted[:5])}"))
+        estimator = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
+        feature_source = next(n for n, kind in self.config.contract.items() if kind == "function")
+        return np.asarray(estimator.predict(self.features(feature_source)))
+
+    def _load_npy(self, filename: str) -> np.ndarray:
+        try:
+            return np.load(self.folder / filename, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise ObjectUnavailable(f"{filename}: {_short(exc)}") from None
+
+
+def _short(exc: BaseException, limit: int = 300) -> str:
+    text = f"{type(exc).__name__}: {exc}".strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:limit]
+
+
+@dataclass(frozen=True)
+class ScoringPaths:
+    """Where the scoring process reads (each may be bound read-only into its sandbox)."""
+
+    artifacts: Path  # exported by the student's kernel
+    inputs: Path     # held-out inputs (the student's kernel saw these)
+    answers: Path    # held-out labels and clean images (the student's kernel never saw these)
+    facts: Path      # SubmissionFacts as JSON, gathered by the pipeline
+
+
+class GradingPlugin:
+    """pytest plugin: fixtures for hidden tests, and the collection of their outcomes."""
+
+    def __init__(self, config: AssignmentConfig, paths: ScoringPaths, lang: str):
+        self.config, self.paths, self.lang = config, paths, lang
+        self.outcomes: dict[str, CheckResult] = {}
+        self.tests_for: dict[str, str] = {}
+
+    @cached_property
+    def _inputs(self) -> dict[str, np.ndarray]:
+        return load_answers(self.paths.inputs)
+
+    @pytest.fixture
+    def config(self) -> AssignmentConfig:
+        return self.config
+
+    @pytest.fixture
+    def lang(self) -> str:
+        return self.lang
+
+    @pytest.fixture(scope="session")
+    def artifacts(self) -> Artifacts:
+        return Artifacts(self.paths.artifacts, self._inputs, self.config, self.lang)
+
+    @pytest.fixture(scope="session")
+    def answers(self) -> dict[str, np.ndarray]:
+        return {**load_answers(self.paths.answers), **self._inputs}
+
+    @pytest.fixture
+    def facts(self) -> SubmissionFacts:
+        return SubmissionFacts(**json.loads(self.paths.facts.read_text(encoding="utf-8")))
+
+    @pytest.fixture
+    def specs(self) -> dict[str, dict]:
+        return load_specs(self.config.name)
+
+    @pytest.fixture
+    def bounds(self, request) -> tuple[float, float]:
+        return self.config.threshold_bounds(_check_name(request.node))
+
+    @pytest.fixture
+    def credit(self, request):
+        name = _check_name(request.node)
+
+        def record(outcome: CheckOutcome, **details) -> None:
+            check = self.config.checks[name]
+            self.outcomes[name] = CheckResult.from_fraction(
+                name, check.points, outcome.fraction, outcome.message, hidden=check.hidden,
+                details={**outcome.details, **details})
+            assert outcome.passed, outcome.message
+
+        return record
+
+    def pytest_collection_modifyitems(self, items) -> None:
+        for item in items:
+            name = _check_name(item)
+            if name not in self.config.checks:
+                raise pytest.UsageError(f"{item.nodeid}: check {name!r} is not in assignment.toml [checks]")
+            self.tests_for[name] = item.nodeid
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        report = (yield).get_result()
+        name = _check_name(item)
+        if report.failed and name not in self.outcomes:
+            check = self.config.checks[name]
+            error = call.excinfo.value if call.excinfo else None
+            text = str(error) if isinstance(error, ObjectUnavailable) else (
+                f"error al evaluar: {_short(error)}" if error else "error al evaluar")
+            self.outcomes[name] = CheckResult(name, 0.0, check.points, CheckStatus.ERROR, text, hidden=check.hidden)
+
+    def results(self) -> list[CheckResult]:
+        """One result per configured check, in the configuration's order."""
+        ordered = []
+        for name, check in self.config.checks.items():
+            if name in self.outcomes:
+                ordered.append(self.outcomes[name])
+            else:
+                reason = "ningún test lo evalúa" if name not in self.tests_for else "el test no registró resultado"
+                ordered.append(CheckResult(name, 0.0, check.points, CheckStatus.ERROR, reason, hidden=check.hidden))
+        return ordered
+
+
+def _check_name(item) -> str:
+    marker = item.get_closest_marker("check")
+    if marker is None or not marker.args:
+        raise pytest.UsageError(f"{item.nodeid}: hidden tests need @pytest.mark.check('<check name>')")
+    return marker.args[0]
+
+
+def score(paths: ScoringPaths, config: AssignmentConfig, lang: str | None = None) -> list[CheckResult]:
+    """Run the assignment's hidden tests against one submission's artifacts."""
+    plugin = GradingPlugin(config, paths, lang or config.language)
+    log = io.StringIO()
+    args = [str(config.hidden_tests_dir), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "--rootdir", str(config.hidden_tests_dir), "-o", "addopts=", "-o", "markers=check: a graded check",
+            "--strict-markers", "-W", "ignore::DeprecationWarning"]
+    with contextlib.redirect_stdout(log):
+        exit_code = pytest.main(args, plugins=[plugin])
+    if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
+        raise RuntimeError(f"hidden tests in {config.hidden_tests_dir} could not run "
+                           f"(pytest exit {int(exit_code)}):\n{log.getvalue()[-3000:]}")
+    return plugin.results()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Score one executed submission (run by the grader).")
+    for folder in ("artifacts", "inputs", "answers"):
+        parser.add_argument(f"--{folder}", type=Path, required=True)
+    parser.add_argument("--facts", type=Path, required=True)
+    parser.add_argument("--out", type=Path, required=True, help="where to write the results as JSON")
+    parser.add_argument("--config", type=Path, required=True, help="the assignment configuration as JSON")
+    parser.add_argument("--lang", choices=("es", "en"))
+    options = parser.parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    config = AssignmentConfig.model_validate_json(options.config.read_text(encoding="utf-8"))
+    paths = ScoringPaths(options.artifacts, options.inputs, options.answers, options.facts)
+    write_json_atomic(options.out, [asdict(r) for r in score(paths, config, options.lang)])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,46 @@
+"""Shared fixtures: the real datasets (offline copies), the released Práctica 3, light grading config."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+SHARED_DATASETS = Path(__file__).resolve().parents[2] / "shared" / "datasets"
+if "GRADER_DATA_DIR" not in os.environ and SHARED_DATASETS.is_dir():
+    os.environ["GRADER_DATA_DIR"] = str(SHARED_DATASETS)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def practica3():
+    from grader.config import load_assignment
+
+    return load_assignment("practica3")
+
+
+@pytest.fixture(scope="session")
+def light_config(practica3):
+    """Práctica 3 with thresholds for the light (1 epoch, small subsets) submissions of
+    tests/submissions.py and smaller held-out sets; everything else is the real configuration."""
+    checks = dict(practica3.checks)
+    margins = {"ej1_precision_cnn": (0.06, 0.3), "ej1_svm_hog": (0.06, 0.3), "ej1_mejora": (0.05, 0.3),
+               "ej2_denoising": (4.5, 7.5)}
+    for name, (full, zero) in margins.items():
+        threshold = checks[name].threshold.model_copy(update={"full_margin": full, "zero_margin": zero})
+        checks[name] = checks[name].model_copy(update={"threshold": threshold})
+    heldout = practica3.heldout.model_copy(update={"mnist_images": 2000, "fashion_images": 300})
+    return practica3.model_copy(update={"checks": checks, "heldout": heldout})
+
+
+@pytest.fixture(scope="session")
+def released(practica3, tmp_path_factory):
+    """The student release of Práctica 3 and its gradebook (a real SQLite file)."""
+    import nbformat
+
+    from grader.release import release_assignment
+
+    root = tmp_path_factory.mktemp("course")
+    result = release_assignment(practica3, out_dir=root / "release", db_url=f"sqlite:///{root / 'gradebook.db'}")
+    return nbformat.read(result.notebook, as_version=4), result.db_url

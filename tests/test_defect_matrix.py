@@ -1,0 +1,169 @@
+"""Grade one submission end to end on real kernels: the light reference gets full marks (twice,
+identically) and each defect scores exactly what it should, with the message a student needs.
+
+Defect notebooks keep only the parts they are about (other solution cells deleted), so each runs in
+seconds; their other checks must then say the object is missing, which is asserted too.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.pipeline import grade_submission
+from grader.records import CheckStatus, ExecutionStatus
+from tests import submissions as s
+
+pytestmark = pytest.mark.slow
+
+CNN_ONLY = {"ej1_cnn_entrenamiento": None, "ej1_hog": None, "ej1_svm": None, "ej1_mejora_modelo": None,
+            "ej1_mejora_entrenamiento": None, "ej2_modelo": None, "ej2_entrenamiento": None,
+            "ej2_evaluacion": None, "ej2_figura": None}
+
+
+def grade(nb, config, released, tmp_path, name="alumno", **options):
+    path = s.write(nb, tmp_path / f"{name}.ipynb")
+    return grade_submission(path, config, student=name, workdir=tmp_path / "work" / name, db_url=released[1],
+                            **options)
+
+
+def by_name(result):
+    return {c.name: c for c in result.checks}
+
+
+def test_light_reference_gets_full_marks_and_the_same_score_twice(light_config, released, tmp_path):
+    nb = s.fill(released[0])
+    first = grade(nb, light_config, released, tmp_path, "ref1")
+    checks = by_name(first)
+    assert first.execution.status is ExecutionStatus.COMPLETED, first.execution.message
+    assert first.execution.sandboxed
+    for name in light_config.checks:
+        assert checks[name].status is CheckStatus.PASSED, (name, checks[name].message)
+    assert first.score == first.max_score == 6.5
+    assert checks["ej1_arquitectura"].details["verified"] is True
+    assert {c.name for c in first.checks if c.status is CheckStatus.MANUAL} == {"ej1_informe", "ej2_informe"}
+    second = grade(nb, light_config, released, tmp_path, "ref2")
+    assert [(c.name, c.points, c.message) for c in second.checks] == [(c.name, c.points, c.message)
+                                                                     for c in first.checks]
+
+
+ARCHITECTURE_DEFECTS = [
+    ("wrong_padding", {"padding2": "same"}, 0.5, 0.0,
+     "capa 3 (Conv2D): salida (None, 14, 14, 16), esperada (None, 10, 10, 16): revisa padding='valid'"),
+    ("filters_32", {"filters2": 32}, 0.5, 0.0, "usa 16 filtros (tienes 32)"),
+    ("kernel_3x3", {"kernel2": 3}, 0.5, 0.0, "usa un kernel 5x5 (tienes 3x3)"),
+    ("missing_pool", {"second_pool": False}, 0.0, 0.0, "falta una capa MaxPooling2D en la posición 4"),
+    ("extra_dense", {"extra_dense": True}, 0.0, 0.0, "capa 7 (Dense): capa extra"),
+    ("no_softmax", {"last_activation": "linear"}, 0.5, 0.5, "no tiene softmax y la pérdida no usa from_logits=True"),
+]
+
+
+@pytest.mark.parametrize("name, options, architecture, parameters, hint", ARCHITECTURE_DEFECTS,
+                         ids=[d[0] for d in ARCHITECTURE_DEFECTS])
+def test_architecture_defect(name, options, architecture, parameters, hint, light_config, released, tmp_path):
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_cnn_modelo": s.cnn_cell(**options)})
+    checks = by_name(grade(nb, light_config, released, tmp_path, name))
+    assert checks["ej1_arquitectura"].points == architecture
+    assert hint in checks["ej1_arquitectura"].message
+    assert checks["ej1_parametros"].points == parameters
+    assert checks["ej1_precision_cnn"].points == 0.0  # untrained
+    assert checks["ej1_svm_hog"].status is CheckStatus.ERROR
+    assert "no se encontró 'svm_hog'" in checks["ej1_svm_hog"].message
+
+
+def test_lambda_layer_is_refused_not_executed(light_config, released, tmp_path):
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_cnn_modelo": s.cnn_cell(lambda_layer=True)})
+    checks = by_name(grade(nb, light_config, released, tmp_path, "lambda"))
+    for name in ("ej1_arquitectura", "ej1_parametros", "ej1_precision_cnn"):
+        assert checks[name].status is CheckStatus.ERROR and checks[name].points == 0
+        assert "no se pudo cargar de forma segura" in checks[name].message and "Lambda" in checks[name].message
+
+
+def test_under_trained_cnn_gets_partial_or_no_accuracy_credit(light_config, released, tmp_path):
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_cnn_entrenamiento": s.cnn_training_cell(images=256)})
+    checks = by_name(grade(nb, light_config, released, tmp_path, "undertrained"))
+    assert checks["ej1_arquitectura"].points == 1.0 and checks["ej1_parametros"].points == 0.5
+    accuracy = checks["ej1_precision_cnn"]
+    zero_at, full_at = light_config.threshold_bounds("ej1_precision_cnn")
+    assert accuracy.details["accuracy"] < full_at and accuracy.points < 1.0
+    assert accuracy.message.startswith(f"precisión {accuracy.details['accuracy']:.4f}")
+    assert sum(sum(row) for row in accuracy.details["confusion_matrix"]) == light_config.heldout.mnist_images
+
+
+def test_svm_on_raw_pixels_scores_zero(light_config, released, tmp_path):
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_hog": s.hog_cell(raw_pixels=True), "ej1_svm": s.svm_cell()})
+    checks = by_name(grade(nb, light_config, released, tmp_path, "rawpixels"))
+    assert checks["ej1_svm_hog"].points == 0.0
+    assert "hog_features devuelve los píxeles sin transformar" in checks["ej1_svm_hog"].message
+
+
+def test_autoencoder_returning_its_input_scores_zero(light_config, released, tmp_path):
+    only_ae = {**CNN_ONLY, "ej2_modelo": s.denoiser_cell(identity=True)}
+    checks = by_name(grade(s.fill(released[0], only_ae), light_config, released, tmp_path, "identity"))
+    assert checks["ej2_autoencoder"].points == 0.0
+    assert "la salida es igual a la entrada" in checks["ej2_autoencoder"].message
+    assert checks["ej2_denoising"].points == 0.0
+
+
+def test_cell_raising_is_reported_and_breaks_the_rules(light_config, released, tmp_path):
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_svm": "raise ValueError('me rindo')"})
+    result = grade(nb, light_config, released, tmp_path, "raises")
+    assert result.execution.status is ExecutionStatus.CELL_ERROR
+    assert result.execution.first_error.ename == "ValueError"
+    rules = by_name(result)["ej1_normas"]
+    assert rules.points == 0.0 and "no se ejecuta de principio a fin sin errores" in rules.message
+    assert by_name(result)["ej1_arquitectura"].points == 1.0  # earlier work still counts
+
+
+def test_infinite_loop_times_out_and_the_rest_is_graded(light_config, released, tmp_path):
+    limits = light_config.limits.model_copy(update={"cell_timeout_s": 30})
+    config = light_config.model_copy(update={"limits": limits})
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_svm": "while True:\n    pass"})
+    result = grade(nb, config, released, tmp_path, "loop")
+    assert result.execution.status is ExecutionStatus.TIMEOUT
+    assert by_name(result)["ej1_arquitectura"].points == 1.0
+
+
+def test_input_call_breaks_the_rules(light_config, released, tmp_path):
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_svm": "epochs = int(input('¿Épocas? '))"})
+    rules = by_name(grade(nb, light_config, released, tmp_path, "asks"))["ej1_normas"]
+    assert rules.points == 0.0
+    assert "pide datos con input()" in rules.message
+
+
+def test_writing_a_file_breaks_the_rules(light_config, released, tmp_path):
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_svm": "np.save('pesos.npy', np.zeros(3))"})
+    rules = by_name(grade(nb, light_config, released, tmp_path, "writes"))["ej1_normas"]
+    assert rules.points == 0.0 and "escribe en disco: pesos.npy" in rules.message
+
+
+def test_edited_and_deleted_locked_cells_are_restored(light_config, released, tmp_path):
+    nb = s.fill(released[0], CNN_ONLY)
+    nb = s.edit_cell(nb, "ej1_arquitectura", "print('todo correcto')")
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "ej1_parametros"]
+    result = grade(nb, light_config, released, tmp_path, "tampered")
+    assert "ej1_arquitectura" in result.execution.message and "ej1_parametros" in result.execution.message
+    executed = open(result.execution.executed_notebook, encoding="utf-8").read()
+    assert 'check(\\"ej1_arquitectura\\", cnn_model)' in executed and "todo correcto" not in executed
+    assert by_name(result)["ej1_arquitectura"].points == 1.0
+
+
+def test_subclassed_model_is_graded_from_the_kernel_summary_and_flagged(light_config, released, tmp_path):
+    subclassed = s.cnn_cell().replace("def build_cnn():", "def _unused():") + """
+class CNN(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.c1 = layers.Conv2D(32, 3, padding="same", activation="relu"); self.p1 = layers.MaxPooling2D()
+        self.c2 = layers.Conv2D(16, 5, activation="relu"); self.p2 = layers.MaxPooling2D()
+        self.f = layers.Flatten(); self.d1 = layers.Dense(100, activation="relu")
+        self.d2 = layers.Dense(50, activation="relu"); self.o = layers.Dense(10, activation="softmax")
+    def call(self, x):
+        return self.o(self.d2(self.d1(self.f(self.p2(self.c2(self.p1(self.c1(x))))))))
+
+cnn_model = CNN()
+cnn_model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+cnn_model(np.zeros((1, 28, 28, 1), "float32"))
+"""
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_cnn_modelo": subclassed})
+    checks = by_name(grade(nb, light_config, released, tmp_path, "subclassed"))
+    assert checks["ej1_arquitectura"].points == 1.0
+    assert checks["ej1_arquitectura"].details["verified"] is False
