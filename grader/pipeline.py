@@ -28,7 +28,6 @@ from grader.config import AssignmentConfig
 from grader.datasets import probe_sources
 from grader.errors import GraderError, InvalidSubmissionError
 from grader.heldout import build_heldout
-from grader.instructor import HIDDEN_TESTS_DIR, METRICS_PATH
 from grader.records import (CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
                             write_json_atomic)
 
@@ -153,19 +152,26 @@ def _result(student, config, checks, execution, timing, late_penalty: float = 0.
 
 
 def _scoring_command(config: AssignmentConfig, work: dict[str, Path], sandboxed: bool) -> list[str]:
-    command = [sys.executable, "-m", "grader.score", "--config", str(work["facts"].parent / "config.json"),
-               "--artifacts", str(work["artifacts"]), "--inputs", str(work["inputs"]),
-               "--answers", str(work["answers"]), "--facts", str(work["facts"]),
+    command = [sys.executable, "-m", "grader.score", "--artifacts", str(work["artifacts"]),
+               "--inputs", str(work["inputs"]), "--answers", str(work["answers"]), "--job", str(work["job"]),
                "--out", str(work["scoring"] / "checks.json"), "--lang", config.language]
     if not sandboxed:
         return command
     from grader.sandbox import SandboxPolicy, wrap_command
 
-    read_only = (work["artifacts"], work["inputs"], work["answers"], work["facts"].parent,
-                 HIDDEN_TESTS_DIR / config.name, METRICS_PATH)
     policy = SandboxPolicy(scratch=work["scoring"], limits=config.limits,
-                           ro_binds=tuple(p for p in read_only if p.exists()))
+                           ro_binds=(work["artifacts"], work["inputs"], work["answers"], work["job"]))
     return wrap_command(command, policy)
+
+
+def write_scoring_job(job: Path, config: AssignmentConfig, facts: SubmissionFacts) -> None:
+    """Everything the scoring process needs besides the artifacts, in one folder it can read:
+    its own copy of the hidden tests, the configuration, resolved thresholds and the facts."""
+    shutil.copytree(config.hidden_tests_dir, job / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    (job / "config.json").write_text(config.model_dump_json(), encoding="utf-8")
+    bounds = {name: config.threshold_bounds(name) for name, check in config.checks.items() if check.threshold}
+    write_json_atomic(job / "bounds.json", bounds)
+    write_json_atomic(job / "facts.json", asdict(facts))
 
 
 def run_scoring(config: AssignmentConfig, work: dict[str, Path], sandboxed: bool) -> list[CheckResult]:
@@ -193,8 +199,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     if workdir.exists():
         shutil.rmtree(workdir)  # a re-grade starts clean: nothing from an earlier attempt is reused
     work = {"scratch": workdir / "scratch", "inputs": workdir / "inputs", "answers": workdir / "answers",
-            "runtime": workdir / "runtime", "scoring": workdir / "scoring",
-            "facts": workdir / "facts" / "facts.json"}
+            "runtime": workdir / "runtime", "scoring": workdir / "scoring", "job": workdir / "job"}
     work["artifacts"] = work["scratch"] / ARTIFACTS
     for key in ("scratch", "runtime", "scoring"):
         work[key].mkdir(parents=True)
@@ -232,8 +237,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
 
     facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),
                             written_files=written_files(work["scratch"]), extra_files=list(extra_files or []))
-    write_json_atomic(work["facts"], asdict(facts))
-    (work["facts"].parent / "config.json").write_text(config.model_dump_json(), encoding="utf-8")
+    write_scoring_job(work["job"], config, facts)
     scoring_started = time.perf_counter()
     checks = run_scoring(config, work, sandboxed=sandbox)
     timing["score_s"] = round(time.perf_counter() - scoring_started, 2)

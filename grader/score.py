@@ -152,14 +152,17 @@ class ScoringPaths:
     artifacts: Path  # exported by the student's kernel
     inputs: Path     # held-out inputs (the student's kernel saw these)
     answers: Path    # held-out labels and clean images (the student's kernel never saw these)
-    facts: Path      # SubmissionFacts as JSON, gathered by the pipeline
+    job: Path        # from the pipeline: config.json, bounds.json, facts.json and tests/ (the hidden tests)
+
+    def config(self) -> AssignmentConfig:
+        return AssignmentConfig.model_validate_json((self.job / "config.json").read_text(encoding="utf-8"))
 
 
 class GradingPlugin:
     """pytest plugin: fixtures for hidden tests, and the collection of their outcomes."""
 
     def __init__(self, config: AssignmentConfig, paths: ScoringPaths, lang: str):
-        self.config, self.paths, self.lang = config, paths, lang
+        self.assignment, self.paths, self.language = config, paths, lang
         self.outcomes: dict[str, CheckResult] = {}
         self.tests_for: dict[str, str] = {}
 
@@ -169,15 +172,15 @@ class GradingPlugin:
 
     @pytest.fixture
     def config(self) -> AssignmentConfig:
-        return self.config
+        return self.assignment
 
     @pytest.fixture
     def lang(self) -> str:
-        return self.lang
+        return self.language
 
     @pytest.fixture(scope="session")
     def artifacts(self) -> Artifacts:
-        return Artifacts(self.paths.artifacts, self._inputs, self.config, self.lang)
+        return Artifacts(self.paths.artifacts, self._inputs, self.assignment, self.language)
 
     @pytest.fixture(scope="session")
     def answers(self) -> dict[str, np.ndarray]:
@@ -185,22 +188,27 @@ class GradingPlugin:
 
     @pytest.fixture
     def facts(self) -> SubmissionFacts:
-        return SubmissionFacts(**json.loads(self.paths.facts.read_text(encoding="utf-8")))
+        return SubmissionFacts(**json.loads((self.paths.job / "facts.json").read_text(encoding="utf-8")))
 
     @pytest.fixture
     def specs(self) -> dict[str, dict]:
-        return load_specs(self.config.name)
+        return load_specs(self.assignment.name)
+
+    @cached_property
+    def _bounds(self) -> dict[str, list[float]]:
+        return json.loads((self.paths.job / "bounds.json").read_text(encoding="utf-8"))
 
     @pytest.fixture
     def bounds(self, request) -> tuple[float, float]:
-        return self.config.threshold_bounds(_check_name(request.node))
+        """(zero_at, full_at) of the check, resolved by the pipeline from the reference metrics."""
+        return tuple(self._bounds[_check_name(request.node)])
 
     @pytest.fixture
     def credit(self, request):
         name = _check_name(request.node)
 
         def record(outcome: CheckOutcome, **details) -> None:
-            check = self.config.checks[name]
+            check = self.assignment.checks[name]
             self.outcomes[name] = CheckResult.from_fraction(
                 name, check.points, outcome.fraction, outcome.message, hidden=check.hidden,
                 details={**outcome.details, **details})
@@ -211,7 +219,7 @@ class GradingPlugin:
     def pytest_collection_modifyitems(self, items) -> None:
         for item in items:
             name = _check_name(item)
-            if name not in self.config.checks:
+            if name not in self.assignment.checks:
                 raise pytest.UsageError(f"{item.nodeid}: check {name!r} is not in assignment.toml [checks]")
             self.tests_for[name] = item.nodeid
 
@@ -220,7 +228,7 @@ class GradingPlugin:
         report = (yield).get_result()
         name = _check_name(item)
         if report.failed and name not in self.outcomes:
-            check = self.config.checks[name]
+            check = self.assignment.checks[name]
             error = call.excinfo.value if call.excinfo else None
             text = str(error) if isinstance(error, ObjectUnavailable) else (
                 f"error al evaluar: {_short(error)}" if error else "error al evaluar")
@@ -229,7 +237,7 @@ class GradingPlugin:
     def results(self) -> list[CheckResult]:
         """One result per configured check, in the configuration's order."""
         ordered = []
-        for name, check in self.config.checks.items():
+        for name, check in self.assignment.checks.items():
             if name in self.outcomes:
                 ordered.append(self.outcomes[name])
             else:
@@ -245,34 +253,33 @@ def _check_name(item) -> str:
     return marker.args[0]
 
 
-def score(paths: ScoringPaths, config: AssignmentConfig, lang: str | None = None) -> list[CheckResult]:
-    """Run the assignment's hidden tests against one submission's artifacts."""
+def score(paths: ScoringPaths, lang: str | None = None) -> list[CheckResult]:
+    """Run the assignment's hidden tests (``paths.job / "tests"``) against one submission's artifacts."""
+    config = paths.config()
     plugin = GradingPlugin(config, paths, lang or config.language)
     log = io.StringIO()
-    args = [str(config.hidden_tests_dir), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-            "--rootdir", str(config.hidden_tests_dir), "-o", "addopts=", "-o", "markers=check: a graded check",
+    tests = paths.job / "tests"
+    args = [str(tests), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+            "--rootdir", str(tests), "-o", "addopts=", "-o", "markers=check: a graded check",
             "--strict-markers", "-W", "ignore::DeprecationWarning"]
     with contextlib.redirect_stdout(log):
         exit_code = pytest.main(args, plugins=[plugin])
     if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
-        raise RuntimeError(f"hidden tests in {config.hidden_tests_dir} could not run "
+        raise RuntimeError(f"hidden tests of {config.name} could not run "
                            f"(pytest exit {int(exit_code)}):\n{log.getvalue()[-3000:]}")
     return plugin.results()
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Score one executed submission (run by the grader).")
-    for folder in ("artifacts", "inputs", "answers"):
+    for folder in ("artifacts", "inputs", "answers", "job"):
         parser.add_argument(f"--{folder}", type=Path, required=True)
-    parser.add_argument("--facts", type=Path, required=True)
     parser.add_argument("--out", type=Path, required=True, help="where to write the results as JSON")
-    parser.add_argument("--config", type=Path, required=True, help="the assignment configuration as JSON")
     parser.add_argument("--lang", choices=("es", "en"))
     options = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    config = AssignmentConfig.model_validate_json(options.config.read_text(encoding="utf-8"))
-    paths = ScoringPaths(options.artifacts, options.inputs, options.answers, options.facts)
-    write_json_atomic(options.out, [asdict(r) for r in score(paths, config, options.lang)])
+    paths = ScoringPaths(options.artifacts, options.inputs, options.answers, options.job)
+    write_json_atomic(options.out, [asdict(r) for r in score(paths, options.lang)])
     return 0
 
 

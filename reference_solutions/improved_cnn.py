@@ -1,15 +1,13 @@
 """Práctica 3, Ejercicio 1, apartado 3: an improved CNN for MNIST.
 
 Changes from the given network, each for a reason:
-- 3x3 kernels with padding 'same' in both convolutions and more filters (32 -> 64 in the second):
-  richer features without shrinking the maps before pooling;
-- BatchNormalization after each convolution (bias dropped, BN has its own shift): faster and
-  steadier training at the same learning rate, so 3 epochs go further;
-- Dropout before and after a wider dense layer (128): the given net starts to overfit after a few
-  epochs, and dropout lets the wider layer help without memorising.
-Data augmentation (small rotations and shifts as Keras layers) was tried and left out: at 3 epochs
-it slows convergence more than it helps on MNIST. Trained with the base CNN's recipe and epochs
-so the comparison is fair.
+- two 3x3 convolutions per block instead of one (deeper, same receptive field, fewer parameters
+  than one 5x5) and more filters (32 -> 64) to learn richer features;
+- BatchNormalization after each convolution: faster, steadier training at the same learning rate;
+- Dropout before and after the dense layer: the given net starts to overfit after a few epochs;
+- light augmentation (small rotations and translations) as Keras layers, active only in training:
+  digits are written slightly tilted and off-centre.
+Trained with the same recipe and epochs as the base CNN so the comparison is fair.
 """
 
 from __future__ import annotations
@@ -26,12 +24,17 @@ def build_improved_cnn() -> keras.Model:
             layers.Conv2D(filters, 3, padding="same", use_bias=False),
             layers.BatchNormalization(),
             layers.ReLU(),
+            layers.Conv2D(filters, 3, padding="same", use_bias=False),
+            layers.BatchNormalization(),
+            layers.ReLU(),
             layers.MaxPooling2D(2),
         ]
 
     model = keras.Sequential(
         [
             keras.Input(INPUT_SHAPE),
+            layers.RandomRotation(0.04),
+            layers.RandomTranslation(0.08, 0.08),
             *conv_block(32),
             *conv_block(64),
             layers.Flatten(),
