@@ -5,18 +5,24 @@ from __future__ import annotations
 import os
 
 
-def prepare_kernel() -> None:
-    """Quiet TensorFlow's C++ logs, serve Keras' dataset loaders offline, let GPUs grow memory.
+def prepare_kernel(seed: int) -> None:
+    """Quiet TensorFlow's C++ logs, serve Keras' dataset loaders offline, make runs repeatable.
 
-    Memory growth matters when several jobs share one GPU: without it the first TensorFlow process
-    takes almost all of the device's memory.
+    Seeds and deterministic ops make grading the same notebook twice give the same score even when
+    the student set no seed. On a GPU, determinism is left off (some CUDA kernels have no
+    deterministic version and would raise) and memory growth is turned on instead, so that several
+    jobs can share one device: without it the first TensorFlow process takes almost all its memory.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+    import tensorflow as tf
+
     from grader.datasets import serve_keras_offline
 
     serve_keras_offline(os.environ.get("GRADER_DATA_DIR") or None)
-    if os.environ.get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1"):
-        import tensorflow as tf
-
-        for gpu in tf.config.list_physical_devices("GPU"):
-            tf.config.experimental.set_memory_growth(gpu, True)
+    keras.utils.set_random_seed(seed)
+    gpus = tf.config.list_physical_devices("GPU")
+    for gpu in gpus:
+        tf.config.experimental.set_memory_growth(gpu, True)
+    if not gpus:
+        tf.config.experimental.enable_op_determinism()

@@ -124,7 +124,7 @@ def _data_roots() -> list[Path]:
 
 
 def _kernel_cells(config: AssignmentConfig, paths: dict[str, Path]) -> tuple[list[str], list[str]]:
-    preamble = ["from grader.kernel_setup import prepare_kernel\nprepare_kernel()"]
+    preamble = [f"from grader.kernel_setup import prepare_kernel\nprepare_kernel(seed={config.heldout.seed})"]
     epilogue = [
         "from grader.export import export_artifacts as __grader_export\n"
         f"__grader_export(globals(), {str(paths['artifacts'])!r}, {str(paths['inputs'])!r}, "

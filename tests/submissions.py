@@ -1,6 +1,6 @@
 """Build Práctica 3 submissions the way students make them: the released notebook with its
 solution cells filled in. The light reference trains on small subsets for 1 epoch (seconds, not
-minutes); each defect changes one option of one part, so a variant is one line, not a copied file.
+minutes, in batches of 32); each defect changes one option of one part, so a variant is one line, not a copied file.
 
 Solution cells are addressed by their nbgrader ``grade_id`` in the released notebook.
 """
@@ -42,7 +42,7 @@ cnn_model = build_cnn()
 def cnn_training_cell(epochs: int = 1, images: int = 10_000) -> str:
     return f"""\
 keras.utils.set_random_seed(SEED)
-cnn_history = cnn_model.fit(x_train[:{images}], y_train[:{images}], epochs={epochs}, batch_size=128, verbose=0)
+cnn_history = cnn_model.fit(x_train[:{images}], y_train[:{images}], epochs={epochs}, batch_size=32, verbose=0)
 """
 
 
@@ -64,11 +64,9 @@ IMPROVED_MODEL = """\
 def build_improved_model():
     model = keras.Sequential([
         keras.Input((28, 28, 1)),
-        layers.Conv2D(32, 3, padding="same", use_bias=False), layers.BatchNormalization(), layers.ReLU(),
-        layers.MaxPooling2D(2),
-        layers.Conv2D(64, 3, padding="same", use_bias=False), layers.BatchNormalization(), layers.ReLU(),
-        layers.MaxPooling2D(2),
-        layers.Flatten(), layers.Dropout(0.3), layers.Dense(128, activation="relu"), layers.Dropout(0.3),
+        layers.Conv2D(32, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+        layers.Conv2D(64, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),
+        layers.Flatten(), layers.Dense(128, activation="relu"), layers.Dropout(0.3),
         layers.Dense(10, activation="softmax"),
     ])
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
@@ -82,7 +80,7 @@ improved_model = build_improved_model()
 def improved_training_cell(epochs: int = 1, images: int = 10_000) -> str:
     return f"""\
 keras.utils.set_random_seed(SEED)
-improved_history = improved_model.fit(x_train[:{images}], y_train[:{images}], epochs={epochs}, batch_size=128,
+improved_history = improved_model.fit(x_train[:{images}], y_train[:{images}], epochs={epochs}, batch_size=32,
                                       verbose=0)
 """
 
@@ -109,11 +107,11 @@ denoiser = build_denoiser()
 """
 
 
-def denoiser_training_cell(epochs: int = 1, images: int = 5000) -> str:
+def denoiser_training_cell(epochs: int = 1, images: int = 10_000) -> str:
     return f"""\
 keras.utils.set_random_seed(SEED)
 denoiser_history = denoiser.fit(fashion_train_noisy[:{images}], fashion_train[:{images}], epochs={epochs},
-                                batch_size=128, verbose=0)
+                                batch_size=32, verbose=0)
 """
 
 
@@ -129,7 +127,7 @@ def light_reference_fills() -> dict[str, str]:
         "ej1_informe": "La CNN dada supera a HOG+SVM; la mejora añade BatchNorm y Dropout.",
         "ej2_modelo": denoiser_cell(),
         "ej2_entrenamiento": denoiser_training_cell(),
-        "ej2_evaluacion": "denoised = denoiser.predict(noisy, verbose=0)",
+        "ej2_evaluacion": "denoised = denoiser.predict(fashion_test_noisy[:100], verbose=0)",
         "ej2_figura": "print('figura omitida')",
         "ej2_informe": "Ruido gaussiano sigma 0,4; el autoencoder mejora PSNR y SSIM.",
     }
