@@ -77,3 +77,191 @@ def reference_specs() -> None:
     from reference_solutions.specs import architecture_specs
 
     click.echo(f"wrote {write_json_atomic(spec_path('practica3'), architecture_specs())}")
+
+
+@main.command("feedback")
+@click.argument("assignment")
+@click.option("--results", "results_dir", required=True,
+              type=click.Path(exists=True, file_okay=False),
+              help="Folder of grade results: one GradeResult *.json per student.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+              help="Where reports go (default: <results>/feedback).")
+@click.option("--lang", type=click.Choice(["es", "en"]), default=None,
+              help="Language of the reports (default: the assignment's).")
+@click.option("--show-hidden", is_flag=True, help="Also show hidden checks' details (instructor's copy).")
+def feedback(assignment: str, results_dir: str, out_dir: str | None, lang: str | None, show_hidden: bool) -> None:
+    """Write <student>.html + Gradescope <student>.json per result, and index.html for the class."""
+    from grader.report import write_feedback
+
+    run = write_feedback(assignment, results_dir, out_dir, lang=lang, show_hidden_details=show_hidden,
+                         log=click.echo, warn=lambda line: click.echo(line, err=True))
+    if not run.ok:
+        sys.exit(1)
+
+
+@main.command("release")
+@click.argument("assignment")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="release", show_default=True,
+              help="The student notebook goes to OUT/<assignment>/.")
+@click.option("--db", "db_url", default=None,
+              help="nbgrader gradebook: SQLAlchemy URL or SQLite file path (default: OUT/../gradebook.db).")
+def release(assignment: str, out_dir: str, db_url: str | None) -> None:
+    """Write the student notebook (no solutions, no hidden tests) and record it in the gradebook."""
+    from pathlib import Path
+
+    from grader.config import load_assignment
+    from grader.release import release_assignment
+
+    result = release_assignment(load_assignment(assignment), Path(out_dir), db_url)
+    click.echo(f"wrote {result.notebook} ({len(result.grade_cells)} graded cells, "
+               f"{result.total_points:g} points in the notebook)")
+    click.echo(f"gradebook: {result.db_url}")
+
+
+@main.command("grade")
+@click.argument("notebook", type=click.Path(dir_okay=False))
+@click.option("--assignment", required=True, help="Assignment name (assignments/<name>/) or its TOML file.")
+@click.option("--student", default=None, help="Student id in the result (default: the notebook's file name).")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="grading", show_default=True,
+              help="Work folder: OUT/<student>/ gets result.json, executed.ipynb and the artifacts.")
+@click.option("--db", "db_url", default=None, help="Gradebook of the release (default: release/../gradebook.db).")
+@click.option("--no-sandbox", is_flag=True, help="Run the student's code without bubblewrap (trusted code only).")
+@click.option("--report/--no-report", default=True, show_default=True, help="Write the HTML feedback report.")
+@click.option("--lang", type=click.Choice(["es", "en"]), default=None, help="Language of messages and report.")
+def grade(notebook: str, assignment: str, student: str | None, out_dir: str, db_url: str | None,
+          no_sandbox: bool, report: bool, lang: str | None) -> None:
+    """Grade one submission end to end and print its score table."""
+    from pathlib import Path
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from grader.config import load_assignment
+    from grader.pipeline import grade_submission
+
+    config = load_assignment(assignment)
+    if lang:
+        config = config.model_copy(update={"language": lang})
+    student = student or Path(notebook).stem
+    workdir = Path(out_dir) / student
+    result = grade_submission(Path(notebook), config, student=student, workdir=workdir,
+                              sandbox=not no_sandbox, db_url=db_url)
+    table = Table(title=f"{config.name} — {student}: {result.score:g} / {result.max_score:g}")
+    for column in ("check", "points", "status", "message"):
+        table.add_column(column)
+    for check in result.checks:
+        table.add_row(check.name, f"{check.points:g} / {check.max_points:g}", check.status.value, check.message)
+    console = Console()
+    console.print(table)
+    console.print(f"execution: {result.execution.status.value} — {result.execution.message} "
+                  f"({result.execution.wall_seconds:.0f} s, sandboxed={result.execution.sandboxed})")
+    click.echo(f"result: {workdir / 'result.json'}")
+    if report:
+        from grader.report import write_report
+
+        click.echo(f"report: {write_report(result, workdir, config=config, lang=config.language)}")
+
+
+@main.command("collect")
+@click.argument("assignment")
+@click.argument("source", type=click.Path(exists=True))
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Gets OUT/<student>/<assignment>.ipynb and OUT/submissions.json.")
+@click.option("--worksheet", type=click.Path(exists=True, dir_okay=False), default=None,
+              help="Moodle grading worksheet CSV of the same assignment: PRADO submission times (late policy).")
+def collect_command(assignment: str, source: str, out_dir: str, worksheet: str | None) -> None:
+    """Validate the submissions in SOURCE (PRADO zip or nbgrader course folder) and copy the notebooks."""
+    from collections import Counter
+    from pathlib import Path
+
+    from grader.collect import collect
+    from grader.config import load_assignment
+
+    config = load_assignment(assignment)
+    submissions = collect(Path(source), config, Path(out_dir), worksheet=Path(worksheet) if worksheet else None)
+    labels = {"ok": "en plazo", "late": "con retraso", "too_late": "fuera de plazo (0)",
+              "missing_notebook": "sin notebook (0)", "multiple_notebooks": "varios notebooks (0)",
+              "invalid_notebook": "notebook no válido (0)"}
+    counts = Counter(s.status for s in submissions)
+    click.echo(f"{len(submissions)} entregas: " + ", ".join(f"{n} {labels.get(k, k)}" for k, n in sorted(counts.items())))
+    for submission in submissions:
+        for problem in submission.problems:
+            click.echo(f"  {submission.student} ({submission.display_name}): {problem}")
+    click.echo(f"wrote {Path(out_dir) / 'submissions.json'}")
+
+
+@main.command("autograde")
+@click.argument("assignment")
+@click.option("--submissions", "submissions_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="The folder 'grader collect' wrote.")
+@click.option("--db", "db_url", default=None,
+              help="nbgrader gradebook: SQLAlchemy URL or SQLite file (default: SUBMISSIONS/../gradebook.db).")
+@click.option("--workers", type=int, default=2, show_default=True, help="Worker processes of the embedded cluster.")
+@click.option("--scheduler", default=None, help="Address of a running Dask scheduler (e.g. from SLURMCluster).")
+@click.option("--force", is_flag=True, help="Regrade students that are already finished.")
+@click.option("--student", "students", multiple=True, help="Grade only this student (repeatable); regrades.")
+@click.option("--no-sandbox", is_flag=True, help="Run the students' code without bubblewrap (trusted code only).")
+@click.option("--jobs-per-gpu", type=int, default=1, show_default=True, help="Jobs sharing one GPU.")
+@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+              help="Where grade exports go (default: SUBMISSIONS/../grades).")
+def autograde_command(assignment: str, submissions_dir: str, db_url: str | None, workers: int, scheduler: str | None,
+                      force: bool, students: tuple[str, ...], no_sandbox: bool, jobs_per_gpu: int,
+                      export_dir: str | None) -> None:
+    """Grade every collected submission in parallel, recording each result in the gradebook as it ends.
+
+    Rerunning skips finished students, so a killed batch continues where it stopped. Then writes
+    moodle.csv (PRADO worksheet import), grades.csv, results/<student>.json (for 'grader feedback')
+    and gradescope/<student>.json.
+    """
+    from pathlib import Path
+
+    from grader.batch import autograde
+    from grader.config import load_assignment
+    from grader.export_grades import export_all
+    from grader.release import resolve_db_url
+
+    config = load_assignment(assignment)
+    submissions = Path(submissions_dir).resolve()
+    url = resolve_db_url(db_url, submissions)
+    click.echo(f"gradebook: {url}")
+    summary = autograde(config, submissions, db_url=url, workers=workers, scheduler=scheduler, force=force,
+                        students=list(students) or None, jobs_per_gpu=jobs_per_gpu, sandbox=not no_sandbox)
+    exports = export_all(url, config, Path(export_dir) if export_dir else submissions.parent / "grades")
+    click.echo(f"wrote {exports['moodle_csv']} ({len(exports['moodle_left_out'])} left out: "
+               "errors or manual parts pending), "
+               f"{exports['plain_csv']}, {len(exports['student_jsons']['results'])} results/*.json and "
+               "gradescope/*.json")
+    if summary.errored:
+        click.echo(f"{len(summary.errored)} submission(s) hit a grader error; run the same command again "
+                   "to retry them.", err=True)
+        sys.exit(1)
+
+
+@main.command("check")
+@click.argument("notebook", type=click.Path(dir_okay=False))
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="comprobacion", show_default=True,
+              help="Where the report and the executed notebook go.")
+@click.option("--sandbox/--no-sandbox", default=None, help="Default: sandboxed when bubblewrap is usable.")
+@click.option("--lang", type=click.Choice(["es", "en"]), default="es", show_default=True)
+def check_command(notebook: str, out_dir: str, sandbox: bool | None, lang: str) -> None:
+    """Students: run your whole notebook locally with the public checks and get the HTML report."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from grader.selfcheck import run_local_check
+
+    console = Console()
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("celdas" if lang == "es" else "cells", total=None)
+
+        def on_cell(index: int, total: int, source: str) -> None:
+            first_line = (source.strip().splitlines() or [""])[0][:60]
+            progress.update(task, total=total, completed=index, description=first_line)
+
+        result, report = run_local_check(notebook, out_dir, sandbox=sandbox, lang=lang, on_cell=on_cell)
+    for check in result.checks:
+        mark = {"passed": "[green]✔[/]", "partial": "[yellow]~[/]"}.get(check.status.value, "[red]✘[/]")
+        console.print(f"{mark} {check.name}: {check.points:g} / {check.max_points:g}  {check.message}")
+    console.print(f"{result.execution.status.value}: {result.execution.message}")
+    console.print(f"informe: {report}" if lang == "es" else f"report: {report}")

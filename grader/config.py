@@ -164,7 +164,10 @@ def load_config(path: str | Path) -> AssignmentConfig:
         raise ConfigError(_first_error(path, exc) + "; fix that key (see grader/config.py)") from None
     for check_name, check in config.checks.items():
         if check.threshold is not None:
-            resolve_metric(config.reference_metrics, check.threshold.reference)
+            try:
+                resolve_metric(config.reference_metrics, check.threshold.reference)
+            except ConfigError as exc:
+                raise ConfigError(f"{path}: key 'checks.{check_name}.threshold.reference': {exc}") from None
     return config
 
 

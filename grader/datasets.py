@@ -179,12 +179,13 @@ def load_fashion_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
     return load("fashion_mnist", data_dir)
 
 
-def serve_keras_offline(data_dir: str | os.PathLike | None = None) -> None:
-    """Make ``keras.datasets.{mnist,fashion_mnist}.load_data()`` read the resolved local copies.
+def serve_keras_offline(data_dir: str | os.PathLike | None = None) -> list[str]:
+    """Make ``keras.datasets.{mnist,fashion_mnist}.load_data()`` read local copies where they exist.
 
     Keras checks the sha256 of its cached ``mnist.npz`` and re-downloads on mismatch, so an offline
     copy with other bytes (a rebuilt file) cannot simply be dropped into its cache. The grader calls
-    this in the student's kernel before any student cell runs.
+    this in the student's kernel before any student cell runs. A dataset with no local copy keeps
+    Keras' own loader (a download, e.g. in Colab). Returns the names now served locally.
     """
     import keras
 
@@ -195,5 +196,9 @@ def serve_keras_offline(data_dir: str | os.PathLike | None = None) -> None:
         load_data.__doc__ = f"Offline {name} (served by the course grader from a local copy)."
         return load_data
 
-    keras.datasets.mnist.load_data = loader("mnist")
-    keras.datasets.fashion_mnist.load_data = loader("fashion_mnist")
+    served = []
+    for name, module in (("mnist", keras.datasets.mnist), ("fashion_mnist", keras.datasets.fashion_mnist)):
+        if any(probe.found for probe in probe_sources(name, data_dir)):
+            module.load_data = loader(name)
+            served.append(name)
+    return served

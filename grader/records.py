@@ -29,6 +29,7 @@ class ExecutionStatus(str, Enum):
     KERNEL_DIED = "kernel_died"        # the kernel process ended (os._exit, out of memory, killed)
     OUTPUT_LIMIT = "output_limit"      # the notebook printed more than allowed
     INVALID_NOTEBOOK = "invalid_notebook"  # not a notebook / unreadable: nothing was executed
+    GRADER_ERROR = "grader_error"      # the grader itself failed on this submission (see the message)
 
 
 @dataclass

@@ -1196,30 +1196,6 @@ def write_class_summary(results: list[GradeResult], out_dir: Path, *, report_lin
 # A whole results folder (the ``grader feedback`` command)
 # --------------------------------------------------------------------------------------------
 
-def load_report_config(assignment: str | Path) -> AssignmentConfig:
-    """The assignment's configuration (titles, manual parts, language) as ``load_assignment`` reads it.
-
-    Reports need no thresholds (each check's details carry its own), so when the only problem is
-    the reference metrics (not trained yet, or a figure missing) the validated file is used as is.
-    """
-    import tomllib
-
-    from grader.config import AssignmentConfig, ConfigError, load_assignment
-    from grader.instructor import ASSIGNMENTS_DIR
-
-    try:
-        return load_assignment(assignment)
-    except ConfigError as error:
-        candidate = Path(assignment)
-        path = (candidate if candidate.suffix == ".toml" else candidate / "assignment.toml" if candidate.is_dir()
-                else ASSIGNMENTS_DIR / str(assignment) / "assignment.toml")
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-            return AssignmentConfig.model_validate({**raw, "folder": path.parent})
-        except Exception:  # noqa: BLE001 - the file itself is wrong: the original message says how
-            raise error from None
-
-
 @dataclass
 class FeedbackRun:
     reports: list[Path] = field(default_factory=list)
@@ -1250,7 +1226,9 @@ def write_feedback(assignment: str | Path, results_dir: Path, out_dir: Path | No
     A file that is not a readable grade result of this assignment is named in one ``warn`` line and
     skipped; the others are still written (``FeedbackRun.ok`` is then False).
     """
-    config = load_report_config(assignment)
+    from grader.config import load_assignment
+
+    config = load_assignment(assignment)
     results_dir = Path(results_dir)
     out_dir = Path(out_dir) if out_dir is not None else results_dir / "feedback"
     if out_dir.resolve() == results_dir.resolve():

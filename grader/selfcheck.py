@@ -54,6 +54,32 @@ PUBLIC_PARTS: dict[str, Callable[..., CheckOutcome]] = {
     "ej1_parametros": _parameters,
     "ej2_autoencoder": _autoencoder,
 }
+# The notebook object each public part is about (the names of the notebook's contract).
+PUBLIC_OBJECTS = {"ej1_arquitectura": "cnn_model", "ej1_parametros": "cnn_model", "ej2_autoencoder": "denoiser"}
+
+
+def export_public_outcomes(namespace: dict, out_path: str, lang: str = "es") -> None:
+    """Epilogue of ``grader check``: run every public part on the notebook's objects, as JSON."""
+    import json
+
+    from grader.checks.messages import message
+
+    outcomes = {}
+    for part, run in PUBLIC_PARTS.items():
+        name = PUBLIC_OBJECTS[part]
+        if name not in namespace:
+            outcomes[part] = {"fraction": 0.0, "error": True, "details": {},
+                              "message": message(lang, "missing_object", name=name, reason="no está definido")}
+            continue
+        try:
+            outcome = run(namespace[name], lang)
+            outcomes[part] = {"fraction": outcome.fraction, "message": outcome.message, "details": outcome.details,
+                              "error": False}
+        except Exception as exc:  # the student's object broke the check: say so, go on
+            outcomes[part] = {"fraction": 0.0, "error": True, "details": {},
+                              "message": f"{type(exc).__name__}: {exc}"[:500]}
+    with open(out_path, "w", encoding="utf-8") as handle:
+        json.dump(outcomes, handle, ensure_ascii=False)
 
 
 def _hidden(part: str, obj, lang: str, **objects) -> CheckOutcome:
@@ -118,3 +144,86 @@ def check(part: str, obj: Any, *, hidden: bool = False, lang: str = "es", **obje
     if not outcome.passed:
         raise AssertionError(f"{part}: {outcome.message}")
     return outcome
+
+
+def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str = "es", on_cell=None):
+    """``grader check``: run a student's notebook locally with the public checks only.
+
+    Works from the student's release alone (no hidden tests, labels or gradebook): the points of
+    each public part come from the notebook's own nbgrader metadata. Sandboxed when bubblewrap is
+    usable (``sandbox=None`` means "if possible"). Returns the GradeResult and the report's path.
+    """
+    import json
+    import tempfile
+    from datetime import datetime, timezone
+    from pathlib import Path
+
+    from grader import __version__
+    from grader.errors import InvalidSubmissionError
+    from grader.execute import execute_notebook
+    from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
+    from grader.report import write_report
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    student = Path(notebook).stem
+    points = {}
+    try:
+        from grader.pipeline import read_submission
+
+        nb, _ = read_submission(Path(notebook))
+        for cell in nb.cells:
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade_id") in PUBLIC_PARTS and meta.get("points") is not None:
+                points[meta["grade_id"]] = float(meta["points"])
+    except InvalidSubmissionError as exc:
+        record = ExecutionRecord(ExecutionStatus.INVALID_NOTEBOOK, str(exc))
+        result = GradeResult(student, ASSIGNMENT, [], record, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                             __version__)
+        return result, write_report(result, out_dir, lang=lang)
+
+    if sandbox is None:
+        from grader.sandbox import sandbox_status
+
+        sandbox = sandbox_status()[0]
+    with tempfile.TemporaryDirectory(prefix="grader-check-") as temporary:
+        scratch, runtime = Path(temporary) / "scratch", Path(temporary) / "runtime"
+        scratch.mkdir()
+        runtime.mkdir()
+        outcomes_path = scratch / "public_checks.json"
+        policy = None
+        from grader.config import Limits
+
+        limits = Limits()
+        if sandbox:
+            from grader.pipeline import _data_roots
+            from grader.sandbox import SandboxPolicy
+
+            policy = SandboxPolicy(scratch=scratch, limits=limits, runtime_dir=runtime, ro_binds=tuple(_data_roots()))
+        executed = execute_notebook(
+            nb, workdir=scratch, limits=limits, sandbox=policy, on_cell=on_cell,
+            preamble=["from grader.datasets import serve_keras_offline\nserve_keras_offline()"],
+            epilogue=[f"from grader.selfcheck import export_public_outcomes\n"
+                      f"export_public_outcomes(globals(), {str(outcomes_path)!r}, {lang!r})"])
+        outcomes = json.loads(outcomes_path.read_text(encoding="utf-8")) if outcomes_path.is_file() else {}
+    executed_path = out_dir / f"{student}.executed.ipynb"
+    import nbformat
+
+    nbformat.write(executed.notebook, executed_path)
+    record = executed.record
+    record.executed_notebook = str(executed_path)
+    checks = []
+    for part in PUBLIC_PARTS:
+        maximum = points.get(part, 1.0)
+        found = outcomes.get(part)
+        if found is None:
+            checks.append(CheckResult(part, 0.0, maximum, CheckStatus.ERROR,
+                                      "el notebook no llegó al final (ver la ejecución)"))
+        elif found["error"]:
+            checks.append(CheckResult(part, 0.0, maximum, CheckStatus.ERROR, found["message"]))
+        else:
+            checks.append(CheckResult.from_fraction(part, maximum, found["fraction"], found["message"],
+                                                    details=found["details"]))
+    result = GradeResult(student, ASSIGNMENT, checks, record, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         __version__)
+    return result, write_report(result, out_dir, lang=lang, executed_notebook=executed_path)

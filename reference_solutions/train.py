@@ -11,7 +11,6 @@ import platform
 import time
 from pathlib import Path
 
-import numpy as np
 
 from grader.instructor import METRICS_PATH
 DENOISING_EVAL_IMAGES = 1_000

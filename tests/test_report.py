@@ -20,11 +20,11 @@ from bs4 import BeautifulSoup
 from click.testing import CliRunner
 
 from grader import report
+from grader.config import load_assignment
 from grader.cli import main
 from grader.records import (CellError, CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
                             write_json_atomic)
-from grader.report import (CONTENT_SECURITY_POLICY, MESSAGES, gradescope_json, load_report_config,
-                           write_class_summary, write_report)
+from grader.report import (CONTENT_SECURITY_POLICY, MESSAGES, gradescope_json, write_class_summary, write_report)
 
 TEMPLATES = Path(report.__file__).parent / "templates"
 
@@ -228,7 +228,7 @@ def denoising_partial() -> GradeResult:
 
 @pytest.fixture(scope="module")
 def config():
-    return load_report_config("practica3")
+    return load_assignment("practica3")
 
 
 def soup_of(path: Path) -> BeautifulSoup:

@@ -1,0 +1,430 @@
+"""Grade every collected submission in parallel with Dask, recording each result as soon as it is done.
+
+``autograde`` reads ``<submissions_dir>/submissions.json`` (written by ``grader collect``), records the
+submissions that cannot be graded (too late, no notebook, several notebooks) straight away with 0
+points, and sends the rest to Dask workers, one ``grade_fn`` call (``grader.pipeline.grade_submission``
+by default) per submission. The client records each result in nbgrader's gradebook the moment it
+arrives (``as_completed``), in one transaction with its "finished" marker (see grader/gradebook.py).
+So a batch killed at any point (even SIGKILL) loses only the submissions in flight: a rerun skips every
+finished student and grades each unfinished submission once. ``force`` regrades everyone; ``students``
+regrades just those.
+
+``grade_fn`` is called as ``grade_fn(notebook, config, student=, workdir=, sandbox=, env=)`` plus
+``db_url``, ``late_penalty`` and ``extra_files`` when its signature takes them (the pipeline does: it
+restores locked cells from the gradebook and applies the "only the notebook" rule); the batch sets
+``late_penalty`` on the returned result from collect's late policy in any case.
+
+Outcome of a submission in the live counts and the summary:
+  passed  - graded, and the notebook ran from start to end (the score is whatever the checks gave);
+  failed  - graded, but the notebook did not run cleanly, or could not be graded (too late, no notebook);
+  errored - the grader itself failed (``grade_fn`` raised, a worker died): recorded with state "error",
+            not finished, so the next run tries it again.
+
+Cluster: by default an embedded ``LocalCluster`` (worker processes, one thread each, ``workers`` of
+them). GPUs are found with ``CUDA_VISIBLE_DEVICES`` or ``nvidia-smi -L``; then each worker process owns
+one GPU slot (``jobs_per_gpu`` slots per GPU, workers round-robin over the GPUs), advertises the Dask
+resource ``GPU_SLOT=1`` and has ``CUDA_VISIBLE_DEVICES=<its GPU>`` in its environment; every job asks
+for ``GPU_SLOT=1`` and passes ``env={"CUDA_VISIBLE_DEVICES": <the worker's GPU>}`` to ``grade_fn``.
+Without a GPU the jobs run on CPU (``CUDA_VISIBLE_DEVICES=""`` in the kernel) and the batch says so.
+
+Running the workers on a SLURM cluster (dask-jobqueue is not a dependency; install it where you start
+the cluster)::
+
+    from dask_jobqueue import SLURMCluster
+    cluster = SLURMCluster(queue="gpu", cores=4, processes=1, memory="32GB", walltime="04:00:00",
+                           job_extra_directives=["--gres=gpu:1"],
+                           worker_extra_args=["--resources", "GPU_SLOT=1", "--nthreads", "1"],
+                           job_script_prologue=["source /path/to/course/.venv/bin/activate"])
+    cluster.scale(jobs=8)
+    print(cluster.scheduler_address)        # e.g. tcp://10.0.0.5:8786; keep this process running
+
+    $ grader autograde practica3 --submissions entregas/ --scheduler tcp://10.0.0.5:8786
+
+SLURM sets ``CUDA_VISIBLE_DEVICES`` for each job; a worker uses the first device in it. Workers must
+see the same paths (course checkout, submissions folder, work folder) on a shared file system. If any
+worker advertises ``GPU_SLOT``, jobs require it; otherwise they run wherever Dask puts them. Without
+GPUs, leave out ``--gres`` and the ``--resources`` argument.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+import traceback
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from grader import __version__
+from grader.collect import INVALID_NOTEBOOK, MISSING_NOTEBOOK, MULTIPLE_NOTEBOOKS, TOO_LATE, Submission, load_submissions
+from grader.config import AssignmentConfig
+from grader.errors import GraderError
+from grader.gradebook import GradebookRecorder, finished_students
+from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
+
+log = logging.getLogger(__name__)
+
+GPU_RESOURCE = "GPU_SLOT"
+PASSED, FAILED, ERRORED = "passed", "failed", "errored"
+
+GradeFn = Callable[..., GradeResult]
+
+
+@dataclass
+class BatchSummary:
+    assignment: str
+    total: int                                     # submissions in submissions.json (after --student)
+    skipped: list[str] = field(default_factory=list)   # already finished, not regraded
+    outcomes: dict[str, str] = field(default_factory=dict)  # student -> passed / failed / errored
+    scores: dict[str, float] = field(default_factory=dict)  # student -> score recorded now
+    messages: dict[str, str] = field(default_factory=dict)  # student -> why failed / errored
+    device: str = "cpu"
+    wall_seconds: float = 0.0
+
+    def _with(self, outcome: str) -> list[str]:
+        return sorted(s for s, o in self.outcomes.items() if o == outcome)
+
+    @property
+    def passed(self) -> list[str]:
+        return self._with(PASSED)
+
+    @property
+    def failed(self) -> list[str]:
+        return self._with(FAILED)
+
+    @property
+    def errored(self) -> list[str]:
+        return self._with(ERRORED)
+
+    @property
+    def graded(self) -> int:
+        return len(self.outcomes)
+
+
+# ------------------------------------------------------------------------------------------- GPUs
+
+def detect_gpus() -> list[str]:
+    """Device ids for CUDA_VISIBLE_DEVICES: from that variable if set, else ``nvidia-smi -L``; [] when
+    there is no GPU."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None:
+        ids = [v.strip() for v in visible.split(",") if v.strip()]
+        return [] if not ids or ids[0].startswith("-") else ids
+    try:
+        listing = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=20, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return parse_nvidia_smi(listing.stdout) if listing.returncode == 0 else []
+
+
+def parse_nvidia_smi(listing: str) -> list[str]:
+    """GPU indices from ``nvidia-smi -L``; a GPU split into MIG instances gives their UUIDs instead."""
+    devices: list[str] = []
+    for block in re.split(r"(?m)^(?=GPU \d+:)", listing):
+        gpu = re.match(r"GPU (\d+):", block)
+        if gpu:
+            devices.extend(re.findall(r"\(UUID: (MIG-[^)]+)\)", block) or [gpu[1]])
+    return devices
+
+
+def _worker_device(use_gpu: bool) -> str:
+    """The device this worker hands to its jobs: the first of its own CUDA_VISIBLE_DEVICES, or none."""
+    if not use_gpu:
+        return ""
+    return os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+
+
+# ----------------------------------------------------------------------------------- on a worker
+
+def _accepted(fn: Callable, extras: dict[str, Any]) -> dict[str, Any]:
+    """The optional keyword arguments ``fn`` takes (the pipeline takes db_url, late_penalty, extra_files;
+    a minimal grade_fn need not)."""
+    try:
+        parameters = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return {}
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values()):
+        return extras
+    return {k: v for k, v in extras.items() if k in parameters}
+
+
+def _grade_task(notebook: str, config_data: dict, folder: str, student: str, workdir: str, sandbox: bool,
+                grade_fn: GradeFn | None, use_gpu: bool, extras: dict[str, Any]) -> dict[str, Any]:
+    """Run one grading job on a Dask worker. Returns JSON-able data (never a Python object)."""
+    device = _worker_device(use_gpu)
+    try:
+        config = AssignmentConfig.model_validate({**config_data, "folder": folder})
+        if grade_fn is None:
+            from grader.pipeline import grade_submission as grade_fn
+        work = Path(workdir)
+        if work.exists():  # left over by a killed run: start clean
+            shutil.rmtree(work)
+        work.mkdir(parents=True)
+        result = grade_fn(Path(notebook), config, student=student, workdir=work, sandbox=sandbox,
+                          env={"CUDA_VISIBLE_DEVICES": device}, **_accepted(grade_fn, extras))
+        return {"ok": True, "result": result.to_dict(), "device": device or "cpu", "host": socket.gethostname()}
+    except Exception as exc:  # the batch goes on; the student gets an error result
+        return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=20),
+                "device": device or "cpu", "host": socket.gethostname()}
+
+
+# ------------------------------------------------------------------------------- synthetic results
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _zero_result(config: AssignmentConfig, student: str, message: str, status: CheckStatus,
+                 execution_status: ExecutionStatus) -> GradeResult:
+    checks = [CheckResult(name, 0.0, check.points, status, message, hidden=check.hidden)
+              for name, check in config.checks.items()]
+    checks += [CheckResult(part.grade_id, 0.0, part.points, CheckStatus.MANUAL, message)
+               for part in config.manual.values()]
+    return GradeResult(student=student, assignment=config.name, checks=checks,
+                       execution=ExecutionRecord(status=execution_status, message=message),
+                       graded_at=_now(), grader_version=__version__)
+
+
+def ungradable_result(config: AssignmentConfig, submission: Submission) -> GradeResult:
+    """0 points for a submission that is not run: too late, no notebook, several notebooks, too large."""
+    reasons = {
+        TOO_LATE: f"Entrega fuera de plazo ({submission.late_days} día(s) de retraso; máximo "
+                  f"{config.late.max_days_late}): se califica con 0.",
+        MISSING_NOTEBOOK: "No se ha entregado ningún notebook: se califica con 0.",
+        MULTIPLE_NOTEBOOKS: "Se ha entregado más de un notebook: no se ha corregido ninguno (0 puntos).",
+        INVALID_NOTEBOOK: "El notebook entregado no se ha podido corregir (véase el informe de entrega): 0 puntos.",
+    }
+    message = reasons.get(submission.status, f"Entrega no corregible ({submission.status}): 0 puntos.")
+    status = CheckStatus.FAILED if submission.status == TOO_LATE else CheckStatus.ERROR
+    return _zero_result(config, submission.student, message, status, ExecutionStatus.INVALID_NOTEBOOK)
+
+
+def error_result(config: AssignmentConfig, student: str, error: str, trace: str | None = None) -> GradeResult:
+    """The grader failed on this submission: 0 points, stored with state "error" and retried by the next
+    run; the traceback goes to the first check's details (the instructor's copy, in the gradebook)."""
+    message = (f"Error interno del corrector ({error}); no es un fallo de la entrega: se volverá a corregir "
+               "en la próxima ejecución.")
+    result = _zero_result(config, student, message, CheckStatus.ERROR, ExecutionStatus.GRADER_ERROR)
+    if trace and result.checks:
+        result.checks[0].details["traceback"] = trace
+    return result
+
+
+def outcome_of(result: GradeResult) -> str:
+    return PASSED if result.execution.status is ExecutionStatus.COMPLETED else FAILED
+
+
+# ------------------------------------------------------------------------------------------ cluster
+
+def _start_cluster(workers: int, gpus: list[str], jobs_per_gpu: int):
+    from distributed import LocalCluster, Nanny, Scheduler, SpecCluster
+
+    quiet = logging.ERROR
+    if not gpus:
+        return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
+                            dashboard_address=None, silence_logs=quiet)
+    slots = [gpu for _ in range(jobs_per_gpu) for gpu in gpus]  # round robin: each GPU gets jobs_per_gpu
+    specs = {i: {"cls": Nanny, "options": {"nthreads": 1, "memory_limit": 0, "silence_logs": quiet,
+                                           "resources": {GPU_RESOURCE: 1},
+                                           "env": {"CUDA_VISIBLE_DEVICES": slots[i]}}}
+             for i in range(min(workers, len(slots)))}
+    scheduler = {"cls": Scheduler, "options": {"dashboard": False, "dashboard_address": None, "host": "127.0.0.1"}}
+    return SpecCluster(workers=specs, scheduler=scheduler, silence_logs=quiet)
+
+
+def _cluster_uses_gpu(client) -> bool:
+    info = client.scheduler_info()
+    return any(GPU_RESOURCE in (w.get("resources") or {}) for w in info.get("workers", {}).values())
+
+
+# -------------------------------------------------------------------------------------------- batch
+
+def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, workers: int,
+              scheduler: str | None = None, force: bool = False, students: list[str] | None = None,
+              jobs_per_gpu: int = 1, sandbox: bool = True, grade_fn: GradeFn | None = None,
+              workdir: Path | None = None, console=None, progress: bool = True) -> BatchSummary:
+    """Grade the submissions collected in ``submissions_dir`` into the gradebook at ``db_url``.
+
+    ``workers``: worker processes of the embedded cluster (ignored with ``scheduler``, the address of a
+    running Dask scheduler). ``students``: grade only these (even if finished). ``grade_fn``: defaults to
+    ``grader.pipeline.grade_submission``; it must be importable on the workers. ``workdir``: per-student
+    scratch folders (default ``<submissions_dir>/../work``).
+    """
+    from rich.console import Console
+
+    console = console or Console(stderr=True)
+    started = time.monotonic()
+    submissions_dir = Path(submissions_dir).resolve()
+    workdir = Path(workdir) if workdir else submissions_dir.parent / "work"
+    if workers < 1 or jobs_per_gpu < 1:
+        raise GraderError("--workers and --jobs-per-gpu must be at least 1")
+    if grade_fn is None:
+        try:
+            from grader.pipeline import grade_submission as grade_fn
+        except ImportError as exc:
+            raise GraderError(f"the grading pipeline cannot be imported ({exc}); fix: install the grader "
+                              "completely (pip install -e .)") from None
+
+    submissions = load_submissions(submissions_dir, config.name)
+    by_student = {s.student: s for s in submissions}
+    if students:
+        unknown = sorted(set(students) - by_student.keys())
+        if unknown:
+            raise GraderError(f"{submissions_dir}: no submission from {', '.join(unknown)}; fix: check the ids "
+                              "in submissions.json")
+        selected = [by_student[s] for s in dict.fromkeys(students)]
+    else:
+        selected = submissions
+    summary = BatchSummary(assignment=config.name, total=len(selected))
+    if not force and not students:
+        done = finished_students(db_url, config.name)
+        summary.skipped = sorted(s.student for s in selected if s.student in done)
+        selected = [s for s in selected if s.student not in done]
+    gradable = [s for s in selected if s.gradable]
+
+    with GradebookRecorder(db_url, config) as recorder, _progress(console, progress) as bar:
+        task = bar.add_task(f"{config.name}", total=len(selected), counts=_counts(summary))
+
+        def record(submission: Submission, result: GradeResult, outcome: str, message: str = "",
+                   finished: bool = True, manual_zero: bool = False) -> None:
+            recorder.record(result, submission=submission, finished=finished, manual_zero=manual_zero)
+            summary.outcomes[submission.student] = outcome
+            summary.scores[submission.student] = result.score
+            if message:
+                summary.messages[submission.student] = message
+            bar.update(task, advance=1, counts=_counts(summary))
+
+        for submission in selected:
+            if not submission.gradable:
+                result = ungradable_result(config, submission)
+                record(submission, result, FAILED, result.execution.message, manual_zero=True)
+        if gradable:
+            summary.device = _run_on_cluster(config, gradable, record, db_url=db_url, workers=workers,
+                                             scheduler=scheduler,
+                                             jobs_per_gpu=jobs_per_gpu, sandbox=sandbox, grade_fn=grade_fn,
+                                             workdir=workdir, console=console)
+    summary.wall_seconds = round(time.monotonic() - started, 2)
+    if progress:
+        print_summary(summary, console)
+    return summary
+
+
+def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record: Callable, *, db_url: str, workers: int,
+                    scheduler: str | None, jobs_per_gpu: int, sandbox: bool, grade_fn: GradeFn | None,
+                    workdir: Path, console) -> str:
+    from distributed import Client, as_completed
+
+    cluster = None
+    if scheduler:
+        client = Client(scheduler, timeout="60s")
+        use_gpu = _cluster_uses_gpu(client)
+        device = f"cluster {scheduler}: " + ("GPU (recurso GPU_SLOT)" if use_gpu else "sin GPU: CPU")
+    else:
+        gpus = detect_gpus()
+        use_gpu = bool(gpus)
+        cluster = _start_cluster(workers, gpus, jobs_per_gpu)
+        client = Client(cluster)
+        if use_gpu:
+            n = len(cluster.workers)
+            device = f"GPU {','.join(gpus)} ({jobs_per_gpu} trabajo(s) por GPU, {n} worker(s))"
+        else:
+            device = f"CPU ({workers} worker(s))"
+    if not use_gpu:
+        console.print(f"[yellow]No hay GPU: se corrige en CPU[/yellow] ({device}).")
+    else:
+        console.print(f"Dispositivo: {device}")
+
+    config_data = config.model_dump(mode="json")
+    try:
+        futures = {}
+        for submission in gradable:
+            future = client.submit(
+                _grade_task, str(submission.notebook), config_data, str(config.folder), submission.student,
+                str(workdir / submission.student), sandbox, grade_fn, use_gpu,
+                {"db_url": db_url, "late_penalty": submission.late_penalty,
+                 "extra_files": list(submission.extra_files)},
+                key=f"grade-{config.name}-{submission.student}-{uuid.uuid4().hex[:8]}", pure=False,
+                resources={GPU_RESOURCE: 1} if use_gpu else None)
+            futures[future] = submission
+        for future in as_completed(futures):
+            submission = futures.pop(future)
+            try:
+                payload = future.result()
+            except Exception as exc:  # KilledWorker, a lost worker, cancellation
+                payload = {"ok": False, "error": f"{type(exc).__name__}: {exc}"}
+            future.release()
+            if payload["ok"]:
+                result = GradeResult.from_dict(payload["result"])
+                result = replace(result, student=submission.student, assignment=config.name,
+                                 late_penalty=submission.late_penalty)
+                outcome = outcome_of(result)
+                record(submission, result, outcome, "" if outcome == PASSED else result.execution.message)
+            else:
+                log.debug("grading %s failed: %s\n%s", submission.student, payload["error"],
+                          payload.get("traceback", ""))
+                result = error_result(config, submission.student, payload["error"], payload.get("traceback"))
+                record(submission, result, ERRORED, payload["error"], finished=False)
+    finally:
+        client.close()
+        if cluster is not None:
+            cluster.close()
+    return device
+
+
+# -------------------------------------------------------------------------------------------- output
+
+def _counts(summary: BatchSummary) -> str:
+    return (f"[green]{len(summary.passed)} ok[/green] · [yellow]{len(summary.failed)} con fallos[/yellow] · "
+            f"[red]{len(summary.errored)} errores[/red]")
+
+
+def _progress(console, enabled: bool):
+    from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
+                               TimeRemainingColumn)
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.fields[counts]}"),
+                    console=console, disable=not enabled)
+
+
+def print_summary(summary: BatchSummary, console) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"Corrección de {summary.assignment}")
+    table.add_column("")
+    table.add_column("Entregas", justify="right")
+    scores = [score for student, score in summary.scores.items() if summary.outcomes.get(student) != ERRORED]
+    rows = [("Total", summary.total), ("Ya corregidas (omitidas)", len(summary.skipped)),
+            ("Corregidas ahora", summary.graded), ("  se ejecutan sin errores", len(summary.passed)),
+            ("  con fallos o no corregibles", len(summary.failed)),
+            ("  error del corrector (se reintentarán)", len(summary.errored))]
+    for label, value in rows:
+        table.add_row(label, str(value))
+    if scores:
+        table.add_row("Nota media (automática)", f"{sum(scores) / len(scores):.2f}")
+    table.add_row("Dispositivo", summary.device)
+    table.add_row("Tiempo", f"{summary.wall_seconds:.1f} s")
+    console.print(table)
+    if summary.messages:
+        problems = Table(title="Entregas con fallos o errores")
+        problems.add_column("Estudiante")
+        problems.add_column("Resultado")
+        problems.add_column("Motivo", overflow="fold")
+        labels = {PASSED: "sin errores", FAILED: "con fallos", ERRORED: "error del corrector"}
+        for student in sorted(summary.messages):
+            outcome = summary.outcomes.get(student, "")
+            problems.add_row(student, labels.get(outcome, outcome), summary.messages[student])
+        console.print(problems)
+
+
+__all__ = ["autograde", "BatchSummary", "detect_gpus", "parse_nvidia_smi", "ungradable_result", "error_result", "outcome_of",
+           "GPU_RESOURCE"]

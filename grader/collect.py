@@ -1,0 +1,510 @@
+"""Collect submissions into one flat folder: ``<out>/<student>/<assignment>.ipynb`` + ``submissions.json``.
+
+Two sources are understood:
+
+* a Moodle/PRADO "Descargar todas las entregas" zip (or that zip already extracted into a folder).
+  Each student has a folder ``Nombre Apellidos_12345_assignsubmission_file_/`` whose number is the
+  participant id Moodle uses in its grading worksheet ("Participante12345"); older Moodle versions
+  put files flat as ``Nombre Apellidos_12345_assignsubmission_file_practica3.ipynb``. Folders of other
+  submission plugins (``..._assignsubmission_onlinetext_``) are not files the student handed in and
+  are ignored. The zip carries no trustworthy submission time, so late submissions are only detected
+  when the grading worksheet downloaded from the same assignment (``worksheet``: its "Identificador"
+  and "Última modificación (entrega)" columns) is given.
+* an nbgrader course tree ``submitted/<student>/<assignment>/`` with nbgrader's ``timestamp.txt``
+  (parsed as nbgrader parses it; a malformed one becomes a problem message instead of nbgrader's
+  crash, see NOTES.md).
+
+Rules ("Normas de entrega": only the notebook is handed in): exactly one ``.ipynb`` per student.
+None -> status ``missing_notebook``; several -> none is picked (``multiple_notebooks``); any other
+file is reported as a problem and the notebook is still graded. The late policy comes from
+``config.late``: ``penalty_per_day`` per started day after the deadline; later than
+``max_days_late`` days -> ``too_late`` (graded 0).
+
+Nothing from the zip is extracted by name: notebooks are read from their entries and written to a
+path built here from the sanitised student id, so no entry (``../x``, ``/etc/x``, symlinks) can
+write outside ``out_dir``; such entries are refused and reported.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import logging
+import math
+import os
+import re
+import stat
+import unicodedata
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+
+from grader.config import AssignmentConfig, ConfigError
+from grader.errors import GraderError
+from grader.records import write_json_atomic
+
+log = logging.getLogger(__name__)
+
+SUBMISSIONS_FILE = "submissions.json"
+
+# Submission.status values; only the first two are run through the grading pipeline.
+OK = "ok"
+LATE = "late"
+TOO_LATE = "too_late"
+MISSING_NOTEBOOK = "missing_notebook"
+MULTIPLE_NOTEBOOKS = "multiple_notebooks"
+INVALID_NOTEBOOK = "invalid_notebook"   # over the size limit or unreadable in the archive
+GRADABLE = frozenset({OK, LATE})
+
+_PRADO_ENTRY = re.compile(r"^(?P<name>.*?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<rest>.*)$",
+                          re.DOTALL)
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
+# Files that operating systems and Jupyter add on their own: reported, but never taken as the notebook.
+_NOISE_PARTS = ("__MACOSX", ".ipynb_checkpoints")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """One student's hand-in after validation; ``notebook`` is the copy under ``out_dir``."""
+
+    student: str
+    display_name: str
+    notebook: Path | None
+    submitted_at: datetime | None
+    extra_files: tuple[str, ...] = ()
+    problems: tuple[str, ...] = ()
+    late_days: int = 0
+    late_penalty: float = 0.0
+    status: str = OK
+    participant_id: str | None = None   # Moodle's participant id (grading worksheet "Identificador")
+    original_name: str | None = None    # the notebook's name as handed in
+
+    @property
+    def gradable(self) -> bool:
+        return self.status in GRADABLE and self.notebook is not None
+
+    def to_dict(self, base: Path | None = None) -> dict[str, Any]:
+        notebook = None
+        if self.notebook is not None:
+            notebook = str(_relative(self.notebook, base)) if base is not None else str(self.notebook)
+        return {
+            "student": self.student, "display_name": self.display_name, "participant_id": self.participant_id,
+            "notebook": notebook, "original_name": self.original_name,
+            "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
+            "extra_files": list(self.extra_files), "problems": list(self.problems),
+            "late_days": self.late_days, "late_penalty": self.late_penalty, "status": self.status,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], base: Path | None = None) -> Submission:
+        notebook = data.get("notebook")
+        if notebook is not None:
+            notebook = Path(notebook)
+            if base is not None and not notebook.is_absolute():
+                notebook = base / notebook
+        submitted_at = datetime.fromisoformat(data["submitted_at"]) if data.get("submitted_at") else None
+        return cls(student=data["student"], display_name=data.get("display_name") or data["student"],
+                   notebook=notebook, submitted_at=submitted_at,
+                   extra_files=tuple(data.get("extra_files", ())), problems=tuple(data.get("problems", ())),
+                   late_days=int(data.get("late_days", 0)), late_penalty=float(data.get("late_penalty", 0.0)),
+                   status=data.get("status", OK), participant_id=data.get("participant_id"),
+                   original_name=data.get("original_name"))
+
+
+def _relative(path: Path, base: Path) -> Path:
+    try:
+        return path.relative_to(base)
+    except ValueError:
+        return path
+
+
+# ----------------------------------------------------------------------------------------- raw files
+
+@dataclass
+class _File:
+    """One file a student handed in, not yet read."""
+
+    path: str                          # relative to the student's submission folder, "/"-separated
+    size: int
+    read: Callable[[int], bytes]       # read at most n bytes
+
+
+@dataclass
+class _Raw:
+    student: str
+    display_name: str
+    participant_id: str | None = None
+    files: list[_File] = field(default_factory=list)
+    submitted_at: datetime | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _unsafe_reason(name: str) -> str | None:
+    """Why an archive member name must not be used as a path (None when it is harmless)."""
+    if "\x00" in name:
+        return "contiene un carácter nulo"
+    normalised = name.replace("\\", "/")
+    if normalised.startswith("/") or re.match(r"^[A-Za-z]:", normalised):
+        return "es una ruta absoluta"
+    if ".." in PurePosixPath(normalised).parts:
+        return "contiene '..' y saldría de la carpeta de la entrega"
+    return None
+
+
+def _zip_name(info: zipfile.ZipInfo) -> str:
+    """The member's real name: PHP's ZipArchive (Moodle) writes UTF-8 names without the UTF-8 flag."""
+    name = info.filename
+    if not info.flag_bits & 0x800:
+        try:
+            name = name.encode("cp437").decode("utf-8")
+        except (UnicodeEncodeError, UnicodeDecodeError):
+            pass
+    return unicodedata.normalize("NFC", name)
+
+
+def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[int], bytes]:
+    def read(limit: int) -> bytes:
+        with archive.open(info) as handle:
+            return handle.read(limit)
+    return read
+
+
+def _file_reader(path: Path) -> Callable[[int], bytes]:
+    def read(limit: int) -> bytes:
+        with path.open("rb") as handle:
+            return handle.read(limit)
+    return read
+
+
+def _prado_members(source: Path, archive: zipfile.ZipFile | None) -> Iterator[tuple[str, int, Callable, str | None]]:
+    """(name, size, reader, refusal reason) of every file in a PRADO zip or extracted folder."""
+    if archive is not None:
+        for info in archive.infolist():
+            if info.is_dir():
+                continue
+            name = _zip_name(info)
+            reason = _unsafe_reason(name)
+            if reason is None and stat.S_ISLNK(info.external_attr >> 16):
+                reason = "es un enlace simbólico"
+            yield name, info.file_size, _zip_reader(archive, info), reason
+        return
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink():
+            yield path.relative_to(source).as_posix(), 0, _file_reader(path), "es un enlace simbólico"
+        elif path.is_file():
+            name = unicodedata.normalize("NFC", path.relative_to(source).as_posix())
+            yield name, path.stat().st_size, _file_reader(path), None
+
+
+def _read_prado(source: Path, archive: zipfile.ZipFile | None, ignored: list[dict[str, str]]) -> list[_Raw]:
+    raws: dict[str, _Raw] = {}
+    for name, size, reader, reason in _prado_members(source, archive):
+        parts = name.replace("\\", "/").split("/")
+        match = _PRADO_ENTRY.match(parts[0])
+        if match is None:
+            ignored.append({"entry": name, "reason": reason or "no es la entrega de un participante "
+                            "(se esperaba 'Nombre Apellidos_<id>_assignsubmission_file_/...')"})
+            continue
+        participant = match["id"]
+        raw = raws.setdefault(participant, _Raw(student=participant, participant_id=participant,
+                                                display_name=" ".join(match["name"].split())))
+        if match["plugin"] != "file":
+            continue  # online text and other plugins: not files handed in
+        relative = "/".join([match["rest"], *parts[1:]] if match["rest"] else parts[1:])
+        if reason is not None:
+            raw.problems.append(f"Se ha rechazado el archivo '{name}': {reason}.")
+            ignored.append({"entry": name, "reason": reason})
+            continue
+        if relative:
+            raw.files.append(_File(relative, size, reader))
+    return list(raws.values())
+
+
+def _read_nbgrader(submitted: Path, assignment: str, ignored: list[dict[str, str]]) -> list[_Raw]:
+    raws = []
+    for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir()):
+        folder = student_dir / assignment
+        if not folder.is_dir():
+            continue
+        raw = _Raw(student=student_dir.name, display_name=student_dir.name)
+        for path in sorted(folder.rglob("*")):
+            relative = path.relative_to(folder).as_posix()
+            if path.is_symlink():
+                raw.problems.append(f"Se ha rechazado el archivo '{relative}': es un enlace simbólico.")
+                ignored.append({"entry": str(path), "reason": "enlace simbólico"})
+            elif path.is_file() and relative != "timestamp.txt":
+                raw.files.append(_File(relative, path.stat().st_size, _file_reader(path)))
+        stamp = folder / "timestamp.txt"
+        if stamp.is_file():
+            text = stamp.read_text(encoding="utf-8", errors="replace").strip()
+            raw.submitted_at = _parse_nbgrader_timestamp(text)
+            if raw.submitted_at is None:
+                raw.problems.append(f"timestamp.txt no contiene una fecha válida ({text[:60]!r}): no se ha "
+                                    "podido aplicar la política de entregas con retraso; revísalo a mano.")
+        raws.append(raw)
+    return raws
+
+
+def _parse_nbgrader_timestamp(text: str) -> datetime | None:
+    """nbgrader's own parser (naive times are UTC, as in nbgrader); None when it cannot be read."""
+    from nbgrader.utils import parse_utc
+
+    if not text:
+        return None
+    try:
+        parsed = parse_utc(text)
+    except (ValueError, OverflowError, TypeError, AttributeError):
+        return None
+    return parsed.replace(tzinfo=timezone.utc)
+
+
+# ------------------------------------------------------------------------------- grading worksheet
+
+_MONTHS = {
+    "enero": 1, "febrero": 2, "marzo": 3, "abril": 4, "mayo": 5, "junio": 6, "julio": 7, "agosto": 8,
+    "septiembre": 9, "setiembre": 9, "octubre": 10, "noviembre": 11, "diciembre": 12,
+    "january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7, "august": 8,
+    "september": 9, "october": 10, "november": 11, "december": 12,
+}
+_ES_DATE = re.compile(r"(\d{1,2}) de (\w+) de (\d{4}),? (\d{1,2}):(\d{2})(?::(\d{2}))?", re.IGNORECASE)
+_EN_DATE = re.compile(r"(\d{1,2}) (\w+),? (\d{4}),? (\d{1,2}):(\d{2})(?::(\d{2}))? ?([AP]M)?", re.IGNORECASE)
+
+
+def parse_moodle_time(text: str, tz: timezone | Any) -> datetime | None:
+    """A time as Moodle prints it in a worksheet ("lunes, 9 de junio de 2025, 23:59", "Monday, 9 June
+    2025, 11:59 PM") or ISO 8601. Times without an offset are in ``tz``. Raises ValueError if unreadable."""
+    text = text.strip()
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
+        parsed = None
+    if parsed is None:
+        for pattern in (_ES_DATE, _EN_DATE):
+            match = pattern.search(text)
+            if match and match[2].lower() in _MONTHS:
+                hour = int(match[4])
+                if pattern is _EN_DATE and match[7]:
+                    hour = hour % 12 + (12 if match[7].upper() == "PM" else 0)
+                parsed = datetime(int(match[3]), _MONTHS[match[2].lower()], int(match[1]), hour, int(match[5]),
+                                  int(match[6] or 0))
+                break
+    if parsed is None:
+        raise ValueError(f"unreadable date {text!r}")
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
+
+
+def read_worksheet(path: Path, tz: Any = timezone.utc) -> dict[str, tuple[datetime | None, str | None]]:
+    """participant id -> (submission time or None, problem message or None) from Moodle's grading worksheet."""
+    with Path(path).open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        raise GraderError(f"{path}: empty worksheet; fix: download 'Descargar hoja de calificaciones' again")
+    header = [h.strip().lower() for h in rows[0]]
+
+    def column(*names: str) -> int | None:
+        return next((header.index(n) for n in names if n in header), None)
+
+    id_col = column("identificador", "identifier")
+    time_col = column("última modificación (entrega)", "last modified (submission)")
+    if id_col is None or time_col is None:
+        raise GraderError(f"{path}: no 'Identificador' / 'Última modificación (entrega)' columns; fix: use the "
+                          "grading worksheet Moodle downloads for this assignment")
+    times: dict[str, tuple[datetime | None, str | None]] = {}
+    for row in rows[1:]:
+        if len(row) <= max(id_col, time_col):
+            continue
+        match = re.search(r"(\d+)\s*$", row[id_col])
+        if not match:
+            continue
+        value = row[time_col].strip()
+        if value in ("", "-"):
+            times[match[1]] = (None, None)
+            continue
+        try:
+            times[match[1]] = (parse_moodle_time(value, tz), None)
+        except ValueError:
+            times[match[1]] = (None, f"La hoja de calificaciones tiene una fecha de entrega ilegible ({value!r}): "
+                                     "no se ha podido aplicar la política de entregas con retraso.")
+    return times
+
+
+# ------------------------------------------------------------------------------------ late policy
+
+def deadline_of(config: AssignmentConfig) -> datetime | None:
+    if not config.late.deadline:
+        return None
+    deadline = datetime.fromisoformat(config.late.deadline)
+    if deadline.tzinfo is None:
+        raise ConfigError(f"late.deadline {config.late.deadline!r} has no UTC offset; fix: write it like "
+                          "2025-06-09T23:59:00+02:00")
+    return deadline
+
+
+def late_assessment(config: AssignmentConfig, submitted_at: datetime | None) -> tuple[int, float, bool]:
+    """(started days late, penalty points, too late to be graded) of a submission time."""
+    deadline = deadline_of(config)
+    if deadline is None or submitted_at is None or submitted_at <= deadline:
+        return 0, 0.0, False
+    days = math.ceil((submitted_at - deadline) / timedelta(days=1))
+    if days > config.late.max_days_late:
+        return days, 0.0, True
+    return days, round(days * config.late.penalty_per_day, 4), False
+
+
+# ----------------------------------------------------------------------------------------- collect
+
+def _is_noise(path: str) -> bool:
+    parts = path.split("/")
+    return any(p in _NOISE_PARTS for p in parts) or parts[-1].startswith("._")
+
+
+def _safe_student_id(student: str) -> bool:
+    return bool(_SAFE_ID.match(student)) and student not in (".", "..")
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)
+
+
+def _validate(raw: _Raw, config: AssignmentConfig, out_dir: Path) -> Submission:
+    problems = list(raw.problems)
+    notebooks = [f for f in raw.files if f.path.lower().endswith(".ipynb") and not _is_noise(f.path)]
+    extra = [f.path for f in raw.files if f not in notebooks]
+    for name in extra:
+        problems.append(f"Archivo adicional '{name}': solo se entrega el notebook (sin imágenes ni datos); "
+                        "no se ha tenido en cuenta.")
+    target = out_dir / raw.student / f"{config.name}.ipynb"
+    notebook_path: Path | None = None
+    original = None
+    if not notebooks:
+        status = MISSING_NOTEBOOK
+        problems.append("No se ha entregado ningún notebook (.ipynb).")
+    elif len(notebooks) > 1:
+        status = MULTIPLE_NOTEBOOKS
+        names = ", ".join(f"'{f.path}'" for f in notebooks)
+        problems.append(f"Se han entregado {len(notebooks)} notebooks ({names}); debe entregarse exactamente uno. "
+                        "No se ha corregido ninguno.")
+    else:
+        status = OK
+        original = notebooks[0].path
+        limit = config.limits.file_size_mb * 1024 * 1024
+        data = notebooks[0].read(limit + 1) if notebooks[0].size <= limit else b""
+        if notebooks[0].size > limit or len(data) > limit:
+            status = INVALID_NOTEBOOK
+            problems.append(f"El notebook '{original}' ocupa más de {config.limits.file_size_mb} MB; no se ha corregido.")
+        else:
+            _write_bytes_atomic(target, data)
+            notebook_path = target
+    if notebook_path is None and target.exists():
+        target.unlink()  # a stale copy from an earlier collection must not be graded
+
+    late_days, penalty, too_late = late_assessment(config, raw.submitted_at)
+    if status == OK and too_late:
+        status = TOO_LATE
+        problems.append(f"Entrega fuera de plazo: {late_days} día(s) de retraso, más de los "
+                        f"{config.late.max_days_late} permitidos; se califica con 0.")
+    elif status == OK and late_days:
+        status = LATE
+        problems.append(f"Entrega con {late_days} día(s) de retraso: se restan {penalty:g} punto(s).")
+    if status not in GRADABLE:
+        penalty = 0.0
+    return Submission(student=raw.student, display_name=raw.display_name, notebook=notebook_path,
+                      submitted_at=raw.submitted_at, extra_files=tuple(extra), problems=tuple(problems),
+                      late_days=late_days, late_penalty=penalty, status=status,
+                      participant_id=raw.participant_id, original_name=original)
+
+
+def collect(source: Path, config: AssignmentConfig, out_dir: Path, *, worksheet: Path | None = None) -> list[Submission]:
+    """Validate every submission in ``source`` and copy each notebook to ``out_dir/<student>/<assignment>.ipynb``.
+
+    ``source``: a PRADO/Moodle "download all submissions" zip or its extracted folder, or an nbgrader
+    course folder (or its ``submitted/`` folder). ``worksheet``: Moodle's grading worksheet CSV for the
+    same assignment, the only place PRADO submission times come from. Writes ``out_dir/submissions.json``.
+    """
+    source, out_dir = Path(source), Path(out_dir)
+    if not source.exists():
+        raise GraderError(f"{source}: no such file or folder; fix: give the submissions zip or the nbgrader course folder")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ignored: list[dict[str, str]] = []
+    with contextlib.ExitStack() as stack:
+        if source.is_file():
+            try:
+                archive = stack.enter_context(zipfile.ZipFile(source))
+            except zipfile.BadZipFile as exc:
+                raise GraderError(f"{source}: not a valid zip file ({exc}); fix: download the submissions "
+                                  "again") from None
+            kind, raws = "prado_zip", _read_prado(source, archive, ignored)
+        elif (source / "submitted").is_dir():
+            kind, raws = "nbgrader", _read_nbgrader(source / "submitted", config.name, ignored)
+        elif any(_PRADO_ENTRY.match(p.name) for p in source.iterdir()):
+            kind, raws = "prado_folder", _read_prado(source, None, ignored)
+        else:
+            kind, raws = "nbgrader", _read_nbgrader(source, config.name, ignored)
+        submissions = _finish(raws, kind, source, config, out_dir, ignored, worksheet)
+    for entry in ignored:
+        log.warning("ignored %r: %s", entry["entry"], entry["reason"])
+    write_submissions(out_dir, config.name, submissions, source=str(source), kind=kind, ignored=ignored)
+    return submissions
+
+
+def _finish(raws: list[_Raw], kind: str, source: Path, config: AssignmentConfig, out_dir: Path,
+            ignored: list[dict[str, str]], worksheet: Path | None) -> list[Submission]:
+    """Submission times from the worksheet, then one validated Submission per safely named student."""
+    if worksheet is not None:
+        deadline = deadline_of(config)
+        times = read_worksheet(worksheet, deadline.tzinfo if deadline else timezone.utc)
+        for raw in raws:
+            if raw.participant_id in times:
+                raw.submitted_at, problem = times[raw.participant_id]
+                if problem:
+                    raw.problems.append(problem)
+    elif kind.startswith("prado") and deadline_of(config) is not None:
+        log.warning("%s: a PRADO download carries no submission times; pass the grading worksheet "
+                    "(--worksheet) to apply the late policy", source)
+
+    submissions = []
+    for raw in sorted(raws, key=lambda r: r.student):
+        if not _safe_student_id(raw.student):
+            ignored.append({"entry": raw.student, "reason": "identificador de estudiante no válido como carpeta"})
+            continue
+        submissions.append(_validate(raw, config, out_dir))
+    return submissions
+
+
+def write_submissions(out_dir: Path, assignment: str, submissions: list[Submission], **extra: Any) -> Path:
+    data = {"assignment": assignment, "collected_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            **extra, "submissions": [s.to_dict(base=out_dir) for s in submissions]}
+    return write_json_atomic(out_dir / SUBMISSIONS_FILE, data)
+
+
+def load_submissions(submissions_dir: Path, assignment: str | None = None) -> list[Submission]:
+    """The submissions ``collect`` wrote; without ``submissions.json``, every ``<student>/<assignment>.ipynb``."""
+    submissions_dir = Path(submissions_dir)
+    index = submissions_dir / SUBMISSIONS_FILE
+    if index.is_file():
+        data = json.loads(index.read_text(encoding="utf-8"))
+        if assignment is not None and data.get("assignment") not in (None, assignment):
+            raise GraderError(f"{index}: collected for {data.get('assignment')!r}, not {assignment!r}; "
+                              "fix: point --submissions at this assignment's folder")
+        return [Submission.from_dict(s, base=submissions_dir) for s in data["submissions"]]
+    if assignment is None or not submissions_dir.is_dir():
+        raise GraderError(f"{index}: missing; fix: run 'grader collect' first")
+    found = sorted(submissions_dir.glob(f"*/{assignment}.ipynb"))
+    if not found:
+        raise GraderError(f"{submissions_dir}: neither {SUBMISSIONS_FILE} nor */{assignment}.ipynb; "
+                          "fix: run 'grader collect' first")
+    return [Submission(student=p.parent.name, display_name=p.parent.name, notebook=p, submitted_at=None)
+            for p in found if _safe_student_id(p.parent.name)]
+
+
+__all__ = ["Submission", "collect", "load_submissions", "write_submissions", "late_assessment", "read_worksheet",
+           "parse_moodle_time", "GRADABLE", "OK", "LATE", "TOO_LATE",
+           "MISSING_NOTEBOOK", "MULTIPLE_NOTEBOOKS", "INVALID_NOTEBOOK"]

@@ -1,0 +1,805 @@
+"""Execute stage: run a student's notebook in a fresh kernel (sandboxed), and say what happened.
+
+:func:`execute_notebook` runs the grader's ``preamble`` cells, then the student's cells, then the
+grader's ``epilogue`` cells (which export artifacts from the kernel's namespace), all in one fresh
+IPython kernel of this virtual environment, started through jupyter_client with the ``ipc``
+transport (connection file and sockets in a private runtime folder that the sandbox can see: the
+kernel has no network) and driven by nbclient, one cell at a time.
+
+Rules (what the :class:`~grader.records.ExecutionRecord` says):
+
+- A cell that raises is recorded (:class:`~grader.records.CellError`: the cell's position in the
+  student's notebook, 0-based over all cells, its id, the exception, the traceback without ANSI
+  colours, trimmed) and the later cells and the epilogue still run, as nbgrader does. Output on
+  stderr is not an error (TensorFlow logs there).
+- A cell running longer than ``limits.cell_timeout_s`` is interrupted (SIGINT inside the kernel,
+  sent by an ``interrupt_request`` message, which also reaches the kernel's process group); when it
+  stops within a few seconds the notebook goes on with the next cell; when it does not, the kernel
+  and every process it started are killed. Past ``limits.total_timeout_s`` (counted from the
+  kernel's start), everything is killed. Either way the status is ``TIMEOUT`` and names the cell.
+- The kernel process ending on its own (``os._exit``, a crash, ``exit()``, a signal) or the kernel's
+  processes together holding more than ``limits.memory_mb`` (a watchdog samples the process tree;
+  each process is also held to it by ``RLIMIT_AS`` in the sandbox) gives ``KERNEL_DIED``. After a
+  kill or a death nothing else runs, not even the epilogue. (``sys.exit()`` in a cell is just a
+  ``SystemExit`` error that IPython catches: the kernel lives on.)
+- Output size: the outputs kept in the notebook are counted (characters of stream text and of
+  the JSON of rich outputs, after carriage returns and backspaces are applied as Jupyter does, so a
+  Keras progress bar counts as its final line). Beyond ``limits.output_bytes`` for all the student's
+  cells together, text is cut and further outputs are dropped with a one-line notice per cell;
+  errors are always kept (trimmed). The notebook *keeps running* so that it can still be graded; the
+  status is ``OUTPUT_LIMIT`` unless something worse happened.
+- Status when several things happen: TIMEOUT or KERNEL_DIED (whichever ended the run; a cell that
+  was interrupted and recovered counts as TIMEOUT), then CELL_ERROR, then OUTPUT_LIMIT, else
+  COMPLETED. ``message`` lists every one of them.
+- Preamble and epilogue cells are the grader's: their exceptions go to
+  :attr:`ExecutedNotebook.harness_errors`, not to the student's record, and they are not in the
+  returned notebook. A timeout or kernel death during them still sets the status (named as such).
+
+On return the kernel is shut down and every process of its tree is gone (the sandbox's pid
+namespace dies with it; without a sandbox, the kernel's process group and every process seen in
+its tree are killed), in every case, exceptions included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import psutil
+from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbformat import NotebookNode
+from traitlets import Instance
+
+from grader.config import Limits
+from grader.records import CellError, ExecutionRecord, ExecutionStatus
+from grader.sandbox import SandboxPolicy, SandboxUnavailable, sandbox_status, wrap_command
+
+log = logging.getLogger(__name__)
+# nbclient logs a dead kernel or a timeout as an ERROR; here they are expected outcomes, reported
+# in the ExecutionRecord.
+logging.getLogger(f"{__name__}.nbclient").setLevel(logging.CRITICAL)
+
+INTERRUPT_GRACE_S = 5.0       # after an interrupt, how long a cell has to stop before the kill
+KILL_WAIT_S = 5.0             # how long to wait for killed processes to disappear
+SAMPLE_INTERVAL_S = 0.25      # process-tree sampling (peak memory, memory watchdog, pids)
+HARNESS_OUTPUT_CHARS = 1_000_000  # outputs kept from the grader's own cells
+ERROR_OUTPUT_CHARS = 20_000   # an error output kept in the notebook (traceback trimmed to this)
+TRACEBACK_LINES = 40          # CellError.traceback: the last lines
+TRACEBACK_CHARS = 6_000
+KERNEL_LOG_TAIL = 1_500
+KERNEL_NAME = "grader-python3"
+# CellError.ename of the errors the grader records itself (the cell did not raise them).
+SYNTHETIC_ERRORS = frozenset({"CellTimeout", "TotalTimeout", "KernelDied", "MemoryLimit"})
+_NEVER_TAG = "\x00grader-never-skip"  # nbclient skips cells with this tag: no student can use it
+
+# Passed on from the grader's environment to the kernel when set (everything else is left out).
+PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
+              "TF_FORCE_GPU_ALLOW_GROWTH", "XLA_FLAGS", "KERAS_BACKEND", "OMP_NUM_THREADS",
+              "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "TZ", "GRADER_DATA_DIR")
+
+_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
+_BACKSPACE = re.compile(r"[^\n]\x08")
+
+
+@dataclass
+class ExecutedNotebook:
+    """What :func:`execute_notebook` returns.
+
+    ``notebook``: the student's cells only, with their outputs (bounded).
+    ``harness_cells``: the grader's preamble and epilogue cells as they ran (outputs capped).
+    ``harness_errors``: exceptions raised in those cells (``cell_index`` counts within the preamble
+    or the epilogue; ``cell_id`` is ``preamble-<n>`` or ``epilogue-<n>``).
+    ``process_ids``: host pid -> start time (psutil ``create_time``) of every process seen in the
+    kernel's process tree; all of them are gone on return.
+    """
+
+    notebook: NotebookNode
+    record: ExecutionRecord
+    harness_cells: list[NotebookNode] = field(default_factory=list)
+    harness_errors: list[CellError] = field(default_factory=list)
+    process_ids: dict[int, float] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def strip_ansi(text: str) -> str:
+    return _ANSI.sub("", text)
+
+
+def trim_traceback(lines: Iterable[str], max_lines: int = TRACEBACK_LINES,
+                   max_chars: int = TRACEBACK_CHARS) -> str:
+    """ANSI codes out, and only the last lines (the ones that say what went wrong)."""
+    text = strip_ansi("\n".join(lines)).rstrip()
+    kept = text.splitlines()
+    cut = len(kept) > max_lines
+    kept = kept[-max_lines:]
+    text = "\n".join(kept)
+    if len(text) > max_chars:
+        text, cut = text[-max_chars:], True
+    return ("...\n" if cut else "") + text
+
+
+def _collapse(text: str) -> str:
+    """Apply backspaces and carriage returns as Jupyter shows a stream: on each line, what comes
+    after the last carriage return that is not the line's end (linear time: no regex backtracking
+    over a long line)."""
+    if "\x08" in text:
+        previous = None
+        while previous != text:
+            previous, text = text, _BACKSPACE.sub("", text)
+    if "\r" not in text:
+        return text
+    lines = text.split("\n")
+    for number, line in enumerate(lines):
+        if "\r" in line:
+            body = line.rstrip("\r")
+            lines[number] = body.rpartition("\r")[2] + line[len(body):]
+    return "\n".join(lines)
+
+
+def _append_stream(old: str, new: str) -> str:
+    cut = old.rfind("\n") + 1  # only the last, unfinished line of ``old`` can change
+    return old[:cut] + _collapse(old[cut:] + new)
+
+
+def _size(output: NotebookNode) -> int:
+    if output.get("output_type") == "stream":
+        return len(output.get("text", ""))
+    return len(json.dumps(output, ensure_ascii=False, default=str))
+
+
+def _device(env: dict[str, str]) -> str:
+    value = env.get("CUDA_VISIBLE_DEVICES", "").strip()
+    return "cpu" if value in ("", "-1") else f"gpu:{value}"
+
+
+def _runtime_dir(preferred: Path | None) -> Path:
+    """A new private folder for the connection file, the ipc sockets and the kernel's log: inside
+    ``preferred`` (the policy's ``runtime_dir``) when its path is short enough for ipc socket names
+    (at most 107 bytes), else in the temporary folder, else in /tmp."""
+    for base in (preferred, Path(tempfile.gettempdir()), Path("/tmp")):
+        if base is not None and base.is_dir() and len(str(base.absolute())) <= 60:
+            folder = Path(tempfile.mkdtemp(prefix="grader-kernel-", dir=base.absolute()))
+            folder.chmod(0o700)
+            return folder
+    raise OSError("no folder with a short enough path for the kernel's ipc sockets")
+
+
+def _kernel_env(workdir: Path, tmp: str, env: dict[str, str] | None) -> dict[str, str]:
+    """A small, explicit environment (nothing else of the grader's leaks into the kernel)."""
+    venv_bin = str(Path(sys.executable).parent)
+    result = {
+        "PATH": os.pathsep.join([venv_bin, "/usr/local/bin", "/usr/bin", "/bin"]),
+        "HOME": str(workdir), "TMPDIR": tmp, "USER": "student", "LOGNAME": "student",
+        "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1", "JUPYTER_PLATFORM_DIRS": "1",
+        # Caches and settings go to the temporary folder, so the scratch folder holds only
+        # what the student's code wrote.
+        "IPYTHONDIR": f"{tmp}/.ipython", "MPLCONFIGDIR": f"{tmp}/.matplotlib",
+        "KERAS_HOME": f"{tmp}/.keras", "JUPYTER_RUNTIME_DIR": f"{tmp}/.jupyter",
+        "JUPYTER_DATA_DIR": f"{tmp}/.jupyter", "JUPYTER_CONFIG_DIR": f"{tmp}/.jupyter",
+        "XDG_CACHE_HOME": f"{tmp}/.cache", "XDG_CONFIG_HOME": f"{tmp}/.config",
+        # Fewer glibc malloc arenas: far less reserved address space under RLIMIT_AS.
+        "MALLOC_ARENA_MAX": "4",
+    }
+    result.update({name: os.environ[name] for name in PASSED_ENV if name in os.environ})
+    result.update(env or {})
+    return result
+
+
+class _OneKernelSpec(KernelSpecManager):
+    """Hands out exactly one kernel spec: this venv's ipykernel, possibly inside bwrap."""
+
+    spec = Instance(KernelSpec)
+
+    def get_kernel_spec(self, kernel_name: str) -> KernelSpec:
+        return self.spec
+
+    def find_kernel_specs(self) -> dict[str, str]:
+        return {KERNEL_NAME: ""}
+
+
+class _Budget:
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.used = 0
+        self.exceeded = False
+
+    @property
+    def left(self) -> int:
+        return max(self.limit - self.used, 0)
+
+
+class _GradingClient(NotebookClient):
+    """nbclient with bounded outputs: streams merged as they come, the rest counted."""
+
+    def begin_cell(self, budget: _Budget) -> None:
+        self.budget = budget
+        self.cell_used = 0
+        self.cell_notice = False
+        self.error_content: dict[str, Any] | None = None
+
+    def _notice(self, outs: list[NotebookNode]) -> None:
+        if not self.cell_notice:
+            self.cell_notice = True
+            outs.append(nbformat.v4.new_output(
+                "stream", name="stderr",
+                text=f"\n[grader: output truncated; the notebook's outputs exceeded "
+                     f"{self.budget.limit} characters]\n"))
+
+    def _spend(self, amount: int) -> None:
+        self.budget.used += amount
+        self.cell_used += amount
+
+    def clear_output(self, outs: list[NotebookNode], msg: dict[str, Any], cell_index: int) -> None:
+        super().clear_output(outs, msg, cell_index)
+        if not msg["content"].get("wait") and not self.output_hook_stack[msg["parent_header"].get("msg_id")]:
+            self._spend(-self.cell_used)
+            self.cell_notice = False
+
+    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
+               cell_index: int) -> NotebookNode | None:
+        if self.output_hook_stack[msg["parent_header"].get("msg_id")]:
+            return super().output(outs, msg, display_id, cell_index)
+        if self.clear_before_next_output:  # a delayed clear_output(wait=True) happens now
+            self._spend(-self.cell_used)
+            self.cell_notice = False
+        msg_type, content = msg["msg_type"], msg["content"]
+        if msg_type == "stream":
+            return self._stream(outs, content.get("name", "stdout"), content.get("text", ""))
+        if msg_type == "error":
+            return self._error(outs, msg, display_id, cell_index)
+        try:
+            candidate = nbformat.v4.output_from_msg(msg)
+        except ValueError:
+            return None
+        size = _size(candidate)
+        if size > self.budget.left:
+            self.budget.exceeded = True
+            if self.clear_before_next_output:
+                outs[:] = []
+                self.clear_before_next_output = False
+            self._notice(outs)
+            return None
+        self._spend(size)
+        return super().output(outs, msg, display_id, cell_index)
+
+    def _stream(self, outs: list[NotebookNode], name: str, text: str) -> NotebookNode | None:
+        if self.budget.exceeded and not self.budget.left:
+            self._notice(outs)  # nothing more is kept: no work on the text either
+            return None
+        if self.clear_before_next_output:
+            outs[:] = []
+            self.clear_display_id_mapping(self.current_cell_index)
+            self.clear_before_next_output = False
+        last = outs[-1] if outs else None
+        merge = (last is not None and last.get("output_type") == "stream" and last.get("name") == name
+                 and not self.cell_notice)
+        old = last["text"] if merge else ""
+        new = _append_stream(old, text)
+        grow = len(new) - len(old)
+        if grow > self.budget.left:
+            self.budget.exceeded = True
+            new = new[:len(old) + self.budget.left]
+            grow = len(new) - len(old)
+        if grow or (merge and new != old):
+            self._spend(grow)
+            if merge:
+                last["text"] = new
+            elif new:
+                outs.append(nbformat.v4.new_output("stream", name=name, text=new))
+        if self.budget.exceeded:
+            self._notice(outs)
+        return outs[-1] if outs else None
+
+    def _error(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
+               cell_index: int) -> NotebookNode | None:
+        out = super().output(outs, msg, display_id, cell_index)  # always kept, but trimmed
+        if out is not None:
+            frames = list(out.get("traceback", []))
+            while len(frames) > 2 and sum(len(f) for f in frames) > ERROR_OUTPUT_CHARS:
+                frames.pop(1)
+            if sum(len(f) for f in frames) > ERROR_OUTPUT_CHARS:
+                frames = [f[-ERROR_OUTPUT_CHARS // max(len(frames), 1):] for f in frames]
+            out["traceback"] = frames
+            out["evalue"] = str(out.get("evalue", ""))[:ERROR_OUTPUT_CHARS]
+        return out
+
+    def process_message(self, msg: dict[str, Any], cell: NotebookNode, cell_index: int) -> NotebookNode | None:
+        self.current_cell_index = cell_index
+        return super().process_message(msg, cell, cell_index)
+
+
+# --------------------------------------------------------------------------------------------
+# Process tree: sampling and killing
+
+
+class _ProcessTree:
+    """The kernel's process tree, seen from the host: peak memory, pids, the memory watchdog."""
+
+    def __init__(self, root_pid: int, memory_limit_mb: int, on_overflow) -> None:
+        self.root_pid = root_pid
+        self.seen: dict[int, float] = {}  # pid -> create_time
+        self.peak_bytes = 0
+        self.limit_bytes = memory_limit_mb * 1024 * 1024
+        self.on_overflow = on_overflow
+        self.overflowed = False
+        try:
+            self.pgid: int | None = os.getpgid(root_pid)
+        except OSError:
+            self.pgid = None
+
+    def processes(self) -> list[psutil.Process]:
+        found: dict[int, psutil.Process] = {}
+        try:
+            root = psutil.Process(self.root_pid)
+            for process in [root, *root.children(recursive=True)]:
+                found[process.pid] = process
+        except psutil.Error:
+            pass
+        for pid, created in list(self.seen.items()):
+            if pid in found:
+                continue
+            try:
+                process = psutil.Process(pid)
+                if abs(process.create_time() - created) < 0.01:
+                    found[pid] = process
+            except psutil.Error:
+                pass
+        return list(found.values())
+
+    def sample(self) -> None:
+        total = 0
+        processes = self.processes()
+        for process in processes:
+            try:
+                self.seen.setdefault(process.pid, process.create_time())
+                total += process.memory_info().rss
+            except psutil.Error:
+                pass
+        if total > self.limit_bytes and not self.overflowed:
+            total = self._proportional(processes)  # shared pages (fork) counted once
+            if total > self.limit_bytes:
+                self.overflowed = True
+                self.on_overflow()
+        self.peak_bytes = max(self.peak_bytes, total)
+
+    @staticmethod
+    def _proportional(processes: list[psutil.Process]) -> int:
+        """Sum of proportional set sizes: pages shared after a fork count once in all."""
+        total = 0
+        for process in processes:
+            try:
+                with open(f"/proc/{process.pid}/smaps_rollup", encoding="ascii") as rollup:
+                    line = next(ln for ln in rollup if ln.startswith("Pss:"))
+                total += int(line.split()[1]) * 1024
+            except (OSError, StopIteration, ValueError):
+                with contextlib.suppress(psutil.Error):
+                    total += process.memory_info().rss
+        return total
+
+    def kill(self, process_group: bool) -> None:
+        """SIGKILL the whole tree (the sandbox's pid namespace dies with its first process)."""
+        for _ in range(5):
+            processes = self.processes()
+            if process_group and self.pgid:
+                with contextlib.suppress(OSError):
+                    os.killpg(self.pgid, signal.SIGKILL)
+            for process in processes:
+                with contextlib.suppress(psutil.Error):
+                    self.seen.setdefault(process.pid, process.create_time())
+                    process.kill()
+            _, alive = psutil.wait_procs(processes, timeout=KILL_WAIT_S)
+            if not alive and not [p for p in self.processes() if _running(p)]:
+                return
+        log.warning("processes of kernel %s still alive after SIGKILL", self.root_pid)
+
+
+def _failed(task: asyncio.Future) -> bool:
+    return task.cancelled() or task.exception() is not None
+
+
+def _running(process: psutil.Process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+# --------------------------------------------------------------------------------------------
+# One run
+
+
+@dataclass
+class _Event:
+    kind: str            # "timeout" (interrupted, went on), "cell_kill", "total", "died", "memory"
+    phase: str           # "preamble", "student", "epilogue", "startup"
+    index: int           # index within that phase
+    cell_id: str | None
+
+
+class _Run:
+    def __init__(self, nb: NotebookNode, workdir: Path, limits: Limits, preamble: Sequence[str],
+                 epilogue: Sequence[str], sandbox: SandboxPolicy | None, env: dict[str, str] | None):
+        self.limits = limits
+        self.workdir = workdir
+        self.sandbox = sandbox
+        self.student = copy.deepcopy(nb)
+        for cell in self.student.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        self.pre = [nbformat.v4.new_code_cell(source) for source in preamble]
+        self.post = [nbformat.v4.new_code_cell(source) for source in epilogue]
+        combined = copy.deepcopy(self.student)
+        combined.cells = [*self.pre, *self.student.cells, *self.post]
+        self.combined = combined
+        self.runtime = _runtime_dir(sandbox.runtime_dir if sandbox is not None else None)
+        tmp = "/tmp" if sandbox is not None else str(self.runtime / "tmp")
+        (self.runtime / "tmp").mkdir()
+        self.env = _kernel_env(workdir, tmp, env)
+        self.student_budget = _Budget(limits.output_bytes)
+        self.harness_budget = _Budget(HARNESS_OUTPUT_CHARS)
+        self.errors: list[CellError] = []
+        self.harness_errors: list[CellError] = []
+        self.events: list[_Event] = []
+        self.cells_executed = 0
+        self.cells_started = 0
+        self.startup_failure: str | None = None
+        self.tree: _ProcessTree | None = None
+        self.km: AsyncKernelManager | None = None
+        self.client: _GradingClient | None = None
+
+    # -- kernel ---------------------------------------------------------------------------
+
+    def _kernel_argv(self) -> list[str]:
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}",
+                "--HistoryManager.hist_file=:memory:"]
+        if self.sandbox is None:
+            return argv
+        return wrap_command(argv, replace(self.sandbox, runtime_dir=self.runtime))
+
+    async def _start(self, deadline: float) -> bool:
+        spec = KernelSpec(argv=self._kernel_argv(), display_name="Python 3 (grader)",
+                          language="python", interrupt_mode="message", env={}, metadata={})
+        self.km = AsyncKernelManager(
+            kernel_spec_manager=_OneKernelSpec(spec=spec), kernel_name=KERNEL_NAME,
+            transport="ipc", ip=str(self.runtime / "k"),
+            connection_file=str(self.runtime / "kernel.json"), shutdown_wait_time=1.0)
+        self.client = _GradingClient(
+            self.combined, km=self.km, timeout=None, allow_errors=True,
+            startup_timeout=self.limits.startup_timeout_s, skip_cells_with_tag=_NEVER_TAG,
+            iopub_timeout=4, raise_on_iopub_timeout=False, store_widget_state=False,
+            log=logging.getLogger(f"{__name__}.nbclient"))
+        self.client.on_cell_error = self._on_cell_error
+        self.client.begin_cell(self.harness_budget)
+        self.kernel_log = open(self.runtime / "kernel.log", "wb")  # noqa: SIM115 (closed in cleanup)
+        limit = max(min(self.limits.startup_timeout_s, deadline - time.monotonic()), 1)
+        try:
+            await asyncio.wait_for(self.km.start_kernel(cwd=str(self.workdir), env=self.env,
+                                                        stdout=self.kernel_log, stderr=self.kernel_log),
+                                   timeout=limit)
+            process = self.km.provisioner.process  # type: ignore[union-attr]
+            self.tree = _ProcessTree(process.pid, self.limits.memory_mb, self._memory_overflow)
+            self.sampler = asyncio.ensure_future(self._sample())
+            await asyncio.wait_for(self.client.async_start_new_kernel_client(), timeout=limit)
+        except Exception as exc:  # noqa: BLE001 (any failure to start is reported, not raised)
+            reason = "it did not answer in time" if isinstance(exc, asyncio.TimeoutError) else str(exc)
+            self.startup_failure = f"{reason}{self._log_tail()}"
+            return False
+        return True
+
+    def _log_tail(self) -> str:
+        try:
+            self.kernel_log.flush()
+            data = (self.runtime / "kernel.log").read_bytes()[-KERNEL_LOG_TAIL:]
+        except (OSError, AttributeError):
+            return ""
+        text = strip_ansi(data.decode("utf-8", "replace")).strip()
+        return f"; kernel log: {text}" if text else ""
+
+    async def _sample(self) -> None:
+        while True:
+            if self.tree is not None:
+                self.tree.sample()
+            await asyncio.sleep(SAMPLE_INTERVAL_S)
+
+    def _memory_overflow(self) -> None:
+        self._kill()
+
+    def _kill(self) -> None:
+        if self.tree is not None:
+            self.tree.kill(process_group=self.sandbox is None)
+
+    async def _cleanup(self) -> None:
+        sampler = getattr(self, "sampler", None)
+        if sampler is not None:
+            sampler.cancel()
+            with contextlib.suppress(BaseException):
+                await sampler
+        if self.tree is not None:
+            with contextlib.suppress(Exception):
+                self.tree.sample()
+        if self.client is not None and self.client.kc is not None:
+            with contextlib.suppress(Exception):
+                self.client.kc.stop_channels()
+        self._kill()  # the epilogue has written its files: nothing to save, no graceful shutdown
+        if self.km is not None:
+            with contextlib.suppress(Exception):
+                if self.km.has_kernel:
+                    await asyncio.wait_for(self.km.shutdown_kernel(now=True), timeout=10)
+                else:
+                    await self.km.cleanup_resources()
+        self._kill()
+        with contextlib.suppress(Exception):
+            self.kernel_log.close()
+        shutil.rmtree(self.runtime, ignore_errors=True)
+
+    # -- cells ----------------------------------------------------------------------------
+
+    async def _on_cell_error(self, cell: NotebookNode, cell_index: int, execute_reply: dict) -> None:
+        assert self.client is not None
+        self.client.error_content = execute_reply.get("content", {})
+
+    def _where(self, position: int) -> tuple[str, int, str | None]:
+        cell = self.combined.cells[position]
+        n_pre, n_student = len(self.pre), len(self.student.cells)
+        if position < n_pre:
+            return "preamble", position, f"preamble-{position}"
+        if position < n_pre + n_student:
+            return "student", position - n_pre, cell.get("id")
+        return "epilogue", position - n_pre - n_student, f"epilogue-{position - n_pre - n_student}"
+
+    def _error(self, position: int, ename: str, evalue: str, traceback: Iterable[str]) -> None:
+        phase, index, cell_id = self._where(position)
+        error = CellError(cell_index=index, cell_id=cell_id, ename=str(ename),
+                          evalue=strip_ansi(str(evalue))[:2000], traceback=trim_traceback(traceback))
+        (self.errors if phase == "student" else self.harness_errors).append(error)
+
+    def _event(self, kind: str, position: int) -> None:
+        phase, index, cell_id = self._where(position)
+        self.events.append(_Event(kind, phase, index, cell_id))
+
+    async def _settle(self, task: asyncio.Future) -> None:
+        """After a kill: let nbclient notice the dead kernel, or stop waiting for it."""
+        with contextlib.suppress(BaseException):
+            await asyncio.wait_for(asyncio.shield(task), timeout=3)
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+
+    async def _cells(self, deadline: float) -> None:
+        client = self.client
+        assert client is not None and self.km is not None
+        n_pre, n_student = len(self.pre), len(self.student.cells)
+        for position, cell in enumerate(self.combined.cells):
+            if cell.cell_type != "code" or not cell.source.strip():
+                continue
+            student = n_pre <= position < n_pre + n_student
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._event("total", position)
+                self._error(position, "TotalTimeout", "the notebook's total time was over before "
+                            "this cell started", [])
+                self._kill()
+                return
+            client.begin_cell(self.student_budget if student else self.harness_budget)
+            limit = min(self.limits.cell_timeout_s, remaining)
+            count = self.cells_started + 1 if student else None  # the student's own numbering
+            self.cells_started += student
+            task = asyncio.ensure_future(client.async_execute_cell(cell, position, execution_count=count))
+            await asyncio.wait({task}, timeout=limit)
+            if not task.done():
+                if limit < self.limits.cell_timeout_s:
+                    self._event("total", position)
+                    self._error(position, "TotalTimeout", "the notebook ran past its total time "
+                                f"limit of {self.limits.total_timeout_s} s during this cell", [])
+                    self._kill()
+                    await self._settle(task)
+                    return
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(self.km.interrupt_kernel(), timeout=5)
+                grace = min(INTERRUPT_GRACE_S, deadline - time.monotonic())
+                await asyncio.wait({task}, timeout=max(grace, 0.1))
+                if not task.done():
+                    over = time.monotonic() >= deadline
+                    self._event("total" if over else "cell_kill", position)
+                    self._error(position, "CellTimeout",
+                                f"the cell ran longer than {self.limits.cell_timeout_s} s and did "
+                                "not stop when interrupted", [])
+                    self._kill()
+                    await self._settle(task)
+                    return
+                if not _failed(task):
+                    self._event("timeout", position)
+                    content = client.error_content or {}
+                    self._error(position, "CellTimeout",
+                                f"the cell ran longer than {self.limits.cell_timeout_s} s and was "
+                                "interrupted", content.get("traceback", []))
+                    self.cells_executed += student
+                    continue
+            if _failed(task):
+                memory = self.tree is not None and self.tree.overflowed
+                self._event("memory" if memory else "died", position)
+                if memory:
+                    self._error(position, "MemoryLimit", "the kernel's processes used more than "
+                                f"{self.limits.memory_mb} MB together and were killed", [])
+                else:
+                    self._error(position, "KernelDied", "the kernel process ended while this cell "
+                                "ran", [])
+                self._kill()
+                return
+            self.cells_executed += student
+            if client.error_content is not None:
+                content = client.error_content
+                self._error(position, content.get("ename", "Error"), content.get("evalue", ""),
+                            content.get("traceback", []))
+
+    async def run(self) -> ExecutedNotebook:
+        started = time.monotonic()
+        deadline = started + self.limits.total_timeout_s
+        try:
+            if await self._start(deadline):
+                await self._cells(deadline)
+        finally:
+            await self._cleanup()
+        return self._result(time.monotonic() - started)
+
+    # -- result ---------------------------------------------------------------------------
+
+    def _name(self, event_or_error: _Event | CellError) -> str:
+        if isinstance(event_or_error, _Event):
+            phase, index, cell_id = event_or_error.phase, event_or_error.index, event_or_error.cell_id
+        else:
+            phase, index, cell_id = "student", event_or_error.cell_index, event_or_error.cell_id
+        if phase != "student":
+            return f"the grader's {phase} cell {index}"
+        return f"cell {index}" + (f" (id {cell_id})" if cell_id else "")
+
+    def _result(self, wall: float) -> ExecutedNotebook:
+        limits, parts = self.limits, []
+        status = ExecutionStatus.COMPLETED
+        terminal = next((e for e in self.events if e.kind != "timeout"), None)
+        interrupted = [e for e in self.events if e.kind == "timeout"]
+        if self.startup_failure is not None:
+            status = ExecutionStatus.KERNEL_DIED
+            parts.append(f"The kernel did not start: {self.startup_failure}")
+        if terminal is not None:
+            where = self._name(terminal)
+            if terminal.kind == "total":
+                status = ExecutionStatus.TIMEOUT
+                parts.append(f"The notebook ran past its total time limit of {limits.total_timeout_s} s "
+                             f"during {where}: the kernel and all its processes were killed and later "
+                             "cells did not run.")
+            elif terminal.kind == "cell_kill":
+                status = ExecutionStatus.TIMEOUT
+                parts.append(f"{where[0].upper()}{where[1:]} ran longer than the per-cell limit of "
+                             f"{limits.cell_timeout_s} s and did not stop when interrupted: the kernel "
+                             "was killed and later cells did not run.")
+            elif terminal.kind == "memory":
+                status = ExecutionStatus.KERNEL_DIED
+                parts.append(f"The kernel's processes used more than {limits.memory_mb} MB together "
+                             f"during {where} and were killed; later cells did not run.")
+            else:
+                status = ExecutionStatus.KERNEL_DIED
+                parts.append(f"The kernel died during {where} (its process ended: os._exit(), a "
+                             "crash, the memory limit or a signal); later cells did not run.")
+        if interrupted:
+            if status is ExecutionStatus.COMPLETED:
+                status = ExecutionStatus.TIMEOUT
+            names = ", ".join(self._name(e) for e in interrupted[:3])
+            more = f" and {len(interrupted) - 3} more" if len(interrupted) > 3 else ""
+            parts.append(f"{names[0].upper()}{names[1:]}{more} ran longer than the per-cell limit of "
+                         f"{limits.cell_timeout_s} s and {'was' if len(interrupted) == 1 else 'were'} "
+                         "interrupted; the following cells still ran.")
+        real_errors = [e for e in self.errors if e.ename not in SYNTHETIC_ERRORS]
+        if real_errors:
+            if status is ExecutionStatus.COMPLETED:
+                status = ExecutionStatus.CELL_ERROR
+            first = real_errors[0]
+            count = f"{len(real_errors)} cells raised an error" if len(real_errors) > 1 else "A cell raised an error"
+            parts.append(f"{count}; the first is {self._name(first)}: {first.ename}: "
+                         f"{first.evalue[:200]}")
+        if self.student_budget.exceeded:
+            if status is ExecutionStatus.COMPLETED:
+                status = ExecutionStatus.OUTPUT_LIMIT
+            parts.append(f"The outputs exceeded {limits.output_bytes} characters; the rest was "
+                         "discarded (the notebook kept running).")
+        if status is ExecutionStatus.COMPLETED:
+            parts.append("All cells ran without errors.")
+        if self.harness_errors:
+            parts.append(f"(Grader cells raised {len(self.harness_errors)} error(s); see the log.)")
+            for error in self.harness_errors:
+                log.warning("grader cell %s raised %s: %s\n%s", error.cell_id, error.ename,
+                            error.evalue, error.traceback)
+        peak = self.tree.peak_bytes if self.tree is not None else 0
+        record = ExecutionRecord(
+            status=status, message=" ".join(parts), wall_seconds=round(wall, 3),
+            peak_memory_mb=round(peak / 2**20, 1) if peak else None, device=_device(self.env),
+            sandboxed=self.sandbox is not None, cells_executed=self.cells_executed,
+            first_error=self.errors[0] if self.errors else None, errors=list(self.errors))
+        n_pre, n_student = len(self.pre), len(self.student.cells)
+        notebook = copy.copy(self.combined)
+        notebook.cells = self.combined.cells[n_pre:n_pre + n_student]
+        return ExecutedNotebook(
+            notebook=notebook, record=record,
+            harness_cells=self.combined.cells[:n_pre] + self.combined.cells[n_pre + n_student:],
+            harness_errors=list(self.harness_errors),
+            process_ids=dict(self.tree.seen) if self.tree is not None else {})
+
+
+# --------------------------------------------------------------------------------------------
+# Public entry point
+
+
+def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preamble: Sequence[str] = (),
+                     epilogue: Sequence[str] = (), sandbox: SandboxPolicy | None,
+                     env: dict[str, str] | None = None) -> ExecutedNotebook:
+    """Run ``nb`` (a valid nbformat v4 notebook) in a fresh kernel with ``workdir`` as its cwd.
+
+    ``sandbox``: a :class:`~grader.sandbox.SandboxPolicy` whose ``scratch`` is ``workdir`` and whose
+    ``limits`` are ``limits``, or ``None`` to run without a sandbox (trusted notebooks only: the
+    reference solutions, a student's own self-check). Raises
+    :class:`~grader.sandbox.SandboxUnavailable` when a sandbox is asked for and bubblewrap cannot
+    provide it. ``env``: extra environment variables for the kernel (the kernel gets a small,
+    explicit environment, see :data:`PASSED_ENV`). See the module docstring for the rules.
+    """
+    workdir = Path(workdir).absolute()
+    if not workdir.is_dir():
+        raise ValueError(f"{workdir}: the working folder does not exist")
+    if sandbox is not None:
+        if Path(sandbox.scratch).absolute() != workdir:
+            raise ValueError(f"the sandbox's scratch folder ({sandbox.scratch}) must be the "
+                             f"working folder ({workdir})")
+        if sandbox.limits != limits:
+            raise ValueError("the sandbox's limits must be the limits the notebook runs under")
+        usable, reason = sandbox_status()
+        if not usable:
+            raise SandboxUnavailable(reason)
+    run = _Run(nb, workdir, limits, list(preamble), list(epilogue), sandbox, env)
+    return _run_coroutine(run.run)
+
+
+def _run_coroutine(factory):
+    """Run an async job here, or in a helper thread when this thread already runs an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = asyncio.run(factory())
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="grader-execute")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+__all__ = ["ExecutedNotebook", "execute_notebook", "strip_ansi", "trim_traceback"]

@@ -1,0 +1,324 @@
+"""Batch autograding on a real Dask LocalCluster (2 workers) into a real SQLite nbgrader gradebook.
+
+``fake_grade`` is a real, tiny grading function: it reads ``fraction = 0.7`` from the notebook's first
+cell and gives that fraction of every check's points. Each call writes one file into
+``$GRADER_TEST_CALLS`` once its work is done, so tests can count how often each submission was graded.
+The workers import this module to run ``fake_grade``: its top level stays light (nbgrader and nbformat,
+seconds to import, are imported inside the tests).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import pytest
+
+from grader.config import load_assignment
+from grader.batch import FAILED, PASSED, autograde, detect_gpus, parse_nvidia_smi
+from grader.collect import (LATE, MISSING_NOTEBOOK, OK, TOO_LATE, Submission, write_submissions)
+from grader.gradebook import finished_students, load_results, open_gradebook
+from grader.records import CheckResult, ExecutionRecord, ExecutionStatus, GradeResult
+
+ROOT = Path(__file__).resolve().parent.parent
+CALLS_ENV = "GRADER_TEST_CALLS"
+SLEEP_ENV = "GRADER_TEST_SLEEP"
+
+
+def fake_grade(notebook: Path, config, *, student: str, workdir: Path, sandbox: bool = True,
+               env: dict[str, str] | None = None) -> GradeResult:
+    source = "".join(json.loads(Path(notebook).read_text(encoding="utf-8"))["cells"][0]["source"])
+    if "raise" in source:
+        raise RuntimeError("fallo simulado del corrector")
+    fraction = float(re.search(r"fraction = ([0-9.]+)", source)[1])
+    time.sleep(float(os.environ.get(SLEEP_ENV, "0")))
+    invocation = uuid.uuid4().hex
+    device = (env or {}).get("CUDA_VISIBLE_DEVICES", "<unset>")
+    checks = [CheckResult.from_fraction(name, check.points, fraction, "ok", hidden=check.hidden,
+                                        details={"invocation": invocation})
+              for name, check in config.checks.items()]
+    result = GradeResult(student=student, assignment=config.name, checks=checks,
+                         execution=ExecutionRecord(ExecutionStatus.COMPLETED, "ok", cells_executed=1, device=device),
+                         graded_at=datetime.now(timezone.utc).isoformat(), grader_version="test")
+    (Path(workdir) / "graded").write_text(str(fraction))
+    calls = os.environ.get(CALLS_ENV)
+    if calls:
+        (Path(calls) / f"{student}.{invocation}").write_text(device)
+    return result
+
+
+def write_notebook(path: Path, code: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cell = {"cell_type": "code", "execution_count": None, "id": "c1", "metadata": {}, "outputs": [], "source": code}
+    path.write_text(json.dumps({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}))
+
+
+def fraction_of(i: int) -> float:
+    return round((i % 7) / 6, 3)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_assignment("practica3")
+
+
+@pytest.fixture(scope="module")
+def empty_gradebook(tmp_path_factory):
+    """Creating a gradebook runs nbgrader's alembic command (seconds): make one, copy it per test."""
+    path = tmp_path_factory.mktemp("template") / "gradebook.db"
+    open_gradebook(f"sqlite:///{path}").close()
+    return path
+
+
+@pytest.fixture
+def course(tmp_path, empty_gradebook):
+    shutil.copy(empty_gradebook, tmp_path / "gradebook.db")
+    (tmp_path / "calls").mkdir()
+    return tmp_path
+
+
+def make_submissions(course: Path, config, n: int, *, extra: list[Submission] = (), raising: set[str] = frozenset()):
+    """n gradable submissions (two of them late) plus ``extra``; written as 'grader collect' would."""
+    out = course / "entregas"
+    subs = []
+    deadline = datetime.fromisoformat(config.late.deadline)
+    for i in range(n):
+        student = f"s{i:02d}"
+        notebook = out / student / "practica3.ipynb"
+        write_notebook(notebook, "raise" if student in raising else f"fraction = {fraction_of(i)}")
+        late = i in (3, 8)
+        subs.append(Submission(student, f"Estudiante {i}", notebook, deadline + timedelta(hours=5 if late else -5),
+                               late_days=1 if late else 0, late_penalty=1.0 if late else 0.0,
+                               status=LATE if late else OK, participant_id=str(1000 + i)))
+    write_submissions(out, config.name, [*subs, *extra])
+    return out, subs
+
+
+def expected_score(config, sub: Submission, tmp: Path) -> float:
+    """Grade one submission by itself, without Dask: the reference for the batch."""
+    work = tmp / "solo" / sub.student
+    work.mkdir(parents=True, exist_ok=True)
+    calls = os.environ.pop(CALLS_ENV, None)  # not a batch call: leave the counts alone
+    try:
+        result = fake_grade(sub.notebook, config, student=sub.student, workdir=work, sandbox=False, env={})
+    finally:
+        if calls is not None:
+            os.environ[CALLS_ENV] = calls
+    return replace(result, late_penalty=sub.late_penalty).score
+
+
+def invocations(calls: Path) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for path in calls.iterdir():
+        student, invocation = path.name.split(".")
+        found.setdefault(student, []).append(invocation)
+    return found
+
+
+def test_batch_gives_the_same_scores_as_one_by_one(course, config, monkeypatch):
+    from nbgrader.api import Gradebook
+
+    from grader.export_grades import export_all
+
+    monkeypatch.setenv(CALLS_ENV, str(course / "calls"))
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    extra = [Submission("tarde", "Muy Tarde", None, None, late_days=5, status=TOO_LATE, participant_id="2001"),
+             Submission("nada", "Sin Notebook", None, None, status=MISSING_NOTEBOOK, participant_id="2002")]
+    out, subs = make_submissions(course, config, 12, extra=extra)
+
+    summary = autograde(config, out, db_url=url, workers=2, grade_fn=fake_grade, progress=False)
+
+    expected = {s.student: expected_score(config, s, course) for s in subs} | {"tarde": 0.0, "nada": 0.0}
+    assert summary.scores == pytest.approx(expected)
+    assert summary.total == 14 and summary.skipped == [] and summary.errored == []
+    assert summary.outcomes == {**{s.student: PASSED for s in subs}, "tarde": FAILED, "nada": FAILED}
+    assert summary.device.startswith("CPU")
+    assert finished_students(url, "practica3") == set(expected)
+    assert {s: len(v) for s, v in invocations(course / "calls").items()} == {s.student: 1 for s in subs}
+    assert set((course / "calls").glob("*")) and all(p.read_text() == "" for p in (course / "calls").iterdir())
+
+    with Gradebook(url) as gradebook:  # nbgrader's own API reads the batch's grades back
+        for student, score in expected.items():
+            graded = gradebook.find_submission("practica3", student)
+            assert graded.score - (graded.late_submission_penalty or 0) == pytest.approx(score)
+        assert not gradebook.find_submission("practica3", "tarde").needs_manual_grade
+        assert gradebook.find_submission("practica3", "s00").needs_manual_grade  # reports: formgrader
+
+    again = autograde(config, out, db_url=url, workers=2, grade_fn=fake_grade, progress=False)
+    assert again.graded == 0 and again.skipped == sorted(expected)
+    assert sum(len(v) for v in invocations(course / "calls").values()) == 12
+
+    exports = export_all(url, config, course / "grades")
+    plain = exports["plain_csv"].read_text(encoding="utf-8-sig").splitlines()
+    assert plain[0].startswith("student,display_name,participant_id,status,state,score,max_score,ej1_arquitectura")
+    assert len(plain) == 15
+    moodle = exports["moodle_csv"].read_text(encoding="utf-8").splitlines()
+    assert moodle[0] == "Identificador,Nombre completo,Calificación,Última modificación (calificación)"
+    assert moodle[1].startswith("Participante2002,Sin Notebook,0,")  # closed: no manual part pending
+    assert len(moodle) == 3 and len(exports["moodle_left_out"]) == 12  # the others wait for the formgrader
+    assert len(exports["student_jsons"]["gradescope"]) == 14
+    stored = json.loads((course / "grades" / "results" / "s05.json").read_text(encoding="utf-8"))
+    assert stored["score"] == pytest.approx(expected["s05"])
+
+
+def test_a_raising_grade_fn_is_an_error_for_that_student_only(course, config, monkeypatch):
+    from nbgrader.api import Gradebook, MissingEntry
+
+    monkeypatch.setenv(CALLS_ENV, str(course / "calls"))
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    out, subs = make_submissions(course, config, 4, raising={"s02"})
+
+    summary = autograde(config, out, db_url=url, workers=2, grade_fn=fake_grade, progress=False)
+    assert summary.errored == ["s02"] and sorted(summary.passed) == ["s00", "s01", "s03"]
+    assert "fallo simulado del corrector" in summary.messages["s02"]
+    assert finished_students(url, "practica3") == {"s00", "s01", "s03"}
+    errored = load_results(url, "practica3")["s02"]
+    assert errored.state == "error" and "fallo simulado" in errored.result.checks[0].details["traceback"]
+    with Gradebook(url) as gradebook, pytest.raises(MissingEntry):
+        gradebook.find_submission("practica3", "s02")
+
+    # the cause is fixed; a plain rerun grades only the errored submission
+    write_notebook(subs[2].notebook, "fraction = 0.5")
+    rerun = autograde(config, out, db_url=url, workers=2, grade_fn=fake_grade, progress=False)
+    assert rerun.outcomes == {"s02": PASSED} and rerun.skipped == ["s00", "s01", "s03"]
+    # --student regrades a finished student, and only that one
+    only = autograde(config, out, db_url=url, workers=2, grade_fn=fake_grade, progress=False, students=["s00"])
+    assert only.outcomes == {"s00": PASSED}
+    assert {s: len(v) for s, v in invocations(course / "calls").items()} == {"s00": 2, "s01": 1, "s02": 1, "s03": 1}
+
+
+KILLED_BATCH = """
+import sys
+from pathlib import Path
+sys.path[:0] = [sys.argv[3], sys.argv[4]]
+from test_batch import fake_grade
+from grader.batch import autograde
+from grader.config import load_assignment
+autograde(load_assignment("practica3"), Path(sys.argv[1]), db_url=sys.argv[2], workers=2,
+          grade_fn=fake_grade, progress=False)
+"""
+
+
+def test_kill_9_midway_then_rerun_grades_every_submission_exactly_once(course, config, monkeypatch):
+    from nbgrader.api import Gradebook
+
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    out, subs = make_submissions(course, config, 12)
+    everyone = {s.student for s in subs}
+    first_calls, second_calls = course / "calls", course / "calls2"
+    second_calls.mkdir()
+    env = {**os.environ, CALLS_ENV: str(first_calls), SLEEP_ENV: "0.6"}
+    batch = subprocess.Popen([sys.executable, "-c", KILLED_BATCH, str(out), url, str(ROOT / "tests"), str(ROOT)],
+                             env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while len(finished_students(url, "practica3")) < 3:
+            assert batch.poll() is None, batch.stderr.read().decode()[-3000:]
+            assert time.monotonic() < deadline, "the batch recorded nothing in time"
+            time.sleep(0.1)
+        batch.send_signal(signal.SIGKILL)
+        batch.wait(timeout=30)
+    finally:
+        try:  # the orphaned Dask workers of the killed batch (its own process group)
+            os.killpg(batch.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        batch.stderr.close()
+    assert batch.returncode == -signal.SIGKILL
+    finished_first = finished_students(url, "practica3")
+    assert 3 <= len(finished_first) < 12, "kill the batch midway"
+
+    monkeypatch.setenv(CALLS_ENV, str(second_calls))
+    summary = autograde(config, out, db_url=url, workers=2, grade_fn=fake_grade, progress=False)
+
+    assert summary.skipped == sorted(finished_first)
+    assert finished_students(url, "practica3") == everyone
+    first, second = invocations(first_calls), invocations(second_calls)
+    # the rerun graded each unfinished submission once and no finished one
+    assert {s: len(v) for s, v in second.items()} == {s: 1 for s in everyone - finished_first}
+    # every recorded grade comes from exactly one completed call: the first run's or the rerun's
+    stored = load_results(url, "practica3")
+    for student in everyone:
+        recorded = stored[student].result.checks[0].details["invocation"]
+        source = first if student in finished_first else second
+        assert recorded in source.get(student, []), student
+    with Gradebook(url) as gradebook:
+        assert len(gradebook.find_assignment("practica3").submissions) == 12
+        for sub in subs:
+            graded = gradebook.find_submission("practica3", sub.student)
+            score = graded.score - (graded.late_submission_penalty or 0)
+            assert score == pytest.approx(expected_score(config, sub, course))
+
+
+def test_gpu_slots_give_each_job_one_device(course, config, monkeypatch):
+    """Two (pretend) GPUs: workers own a GPU_SLOT each and pass their own device to grade_fn."""
+    monkeypatch.setenv(CALLS_ENV, str(course / "calls"))
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    out, subs = make_submissions(course, config, 6)
+    summary = autograde(config, out, db_url=url, workers=4, jobs_per_gpu=1, grade_fn=fake_grade, progress=False)
+    assert summary.device.startswith("GPU 0,1") and len(summary.passed) == 6
+    devices = {p.read_text() for p in (course / "calls").iterdir()}
+    assert devices <= {"0", "1"} and devices
+    stored = load_results(url, "practica3")
+    assert {stored[s.student].result.execution.device for s in subs} == devices
+
+
+def test_gpu_detection(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
+    assert detect_gpus() == ["2", "3"]
+    for hidden in ("", "-1"):
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", hidden)
+        assert detect_gpus() == []
+    listing = ("GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-1)\n"
+               "GPU 1: NVIDIA A100-SXM4-40GB (UUID: GPU-2)\n"
+               "  MIG 3g.20gb     Device  0: (UUID: MIG-aaa)\n"
+               "  MIG 3g.20gb     Device  1: (UUID: MIG-bbb)\n")
+    assert parse_nvidia_smi(listing) == ["0", "MIG-aaa", "MIG-bbb"]
+    assert parse_nvidia_smi("") == []
+
+
+@pytest.mark.slow
+def test_real_pipeline_batch(tmp_path, light_config, released):
+    """The production grade_fn (grader.pipeline.grade_submission) on three light CNN-only notebooks."""
+    from nbgrader.api import Gradebook
+
+    sys.path.insert(0, str(ROOT / "tests"))
+    try:
+        import submissions as build
+    finally:
+        sys.path.remove(str(ROOT / "tests"))
+    cnn_only = {grade_id: None for grade_id in ("ej1_cnn_entrenamiento", "ej1_hog", "ej1_svm", "ej1_mejora_modelo",
+                                                "ej1_mejora_entrenamiento", "ej2_modelo", "ej2_entrenamiento",
+                                                "ej2_evaluacion", "ej2_figura")}
+    notebooks = {"buena": build.fill(released[0], cnn_only),
+                 "mala": build.fill(released[0], {**cnn_only, "ej1_cnn_modelo": build.cnn_cell(padding2="same")}),
+                 "rota": build.fill(released[0], {**cnn_only, "ej1_cnn_modelo": "raise ValueError('me rindo')"})}
+    out = tmp_path / "entregas"
+    subs = [Submission(student, student, build.write(nb, out / student / "practica3.ipynb"), None)
+            for student, nb in notebooks.items()]
+    write_submissions(out, "practica3", subs)
+    shutil.copy(released[1].removeprefix("sqlite:///"), tmp_path / "gradebook.db")  # the release's cells
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+
+    summary = autograde(light_config, out, db_url=url, workers=2, sandbox=shutil.which("bwrap") is not None,
+                        progress=False)
+    assert summary.errored == [] and set(summary.outcomes) == set(notebooks)  # cell errors: graded, not errored
+    assert summary.scores["buena"] > summary.scores["mala"] > summary.scores["rota"] >= 0
+    stored = load_results(url, "practica3")
+    with Gradebook(url) as gradebook:
+        for student, score in summary.scores.items():
+            assert gradebook.find_submission("practica3", student).score == pytest.approx(score)
+            architecture = gradebook.find_grade("ej1_arquitectura", "practica3", "practica3", student)
+            assert architecture.score == pytest.approx(
+                next(c.points for c in stored[student].result.checks if c.name == "ej1_arquitectura"))
