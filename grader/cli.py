@@ -265,3 +265,15 @@ def check_command(notebook: str, out_dir: str, sandbox: bool | None, lang: str) 
         console.print(f"{mark} {check.name}: {check.points:g} / {check.max_points:g}  {check.message}")
     console.print(f"{result.execution.status.value}: {result.execution.message}")
     console.print(f"informe: {report}" if lang == "es" else f"report: {report}")
+
+
+@main.command("demo")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo", show_default=True)
+@click.option("--workers", type=int, default=2, show_default=True)
+def demo(out_dir: str, workers: int) -> None:
+    """Release Práctica 3 and autograde the bundled example submissions end to end."""
+    from pathlib import Path
+
+    from grader.demo import run_demo
+
+    run_demo(Path(out_dir), workers=workers, log=click.echo)

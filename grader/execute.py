@@ -55,7 +55,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -439,8 +439,10 @@ class _Event:
 
 class _Run:
     def __init__(self, nb: NotebookNode, workdir: Path, limits: Limits, preamble: Sequence[str],
-                 epilogue: Sequence[str], sandbox: SandboxPolicy | None, env: dict[str, str] | None):
+                 epilogue: Sequence[str], sandbox: SandboxPolicy | None, env: dict[str, str] | None,
+                 on_cell: Callable[[int, int, str], None] | None = None):
         self.limits = limits
+        self.on_cell = on_cell
         self.workdir = workdir
         self.sandbox = sandbox
         self.student = copy.deepcopy(nb)
@@ -468,6 +470,7 @@ class _Run:
         self.tree: _ProcessTree | None = None
         self.km: AsyncKernelManager | None = None
         self.client: _GradingClient | None = None
+        self.kernel_log = open(self.runtime / "kernel.log", "wb")  # noqa: SIM115 (closed in _cleanup)
 
     # -- kernel ---------------------------------------------------------------------------
 
@@ -492,7 +495,6 @@ class _Run:
             log=logging.getLogger(f"{__name__}.nbclient"))
         self.client.on_cell_error = self._on_cell_error
         self.client.begin_cell(self.harness_budget)
-        self.kernel_log = open(self.runtime / "kernel.log", "wb")  # noqa: SIM115 (closed in cleanup)
         limit = max(min(self.limits.startup_timeout_s, deadline - time.monotonic()), 1)
         try:
             await asyncio.wait_for(self.km.start_kernel(cwd=str(self.workdir), env=self.env,
@@ -536,6 +538,10 @@ class _Run:
             sampler.cancel()
             with contextlib.suppress(BaseException):
                 await sampler
+        if self.tree is None and self.km is not None:  # launched, but the start was cut short
+            process = getattr(self.km.provisioner, "process", None)
+            if process is not None:
+                self.tree = _ProcessTree(process.pid, self.limits.memory_mb, lambda: None)
         if self.tree is not None:
             with contextlib.suppress(Exception):
                 self.tree.sample()
@@ -603,6 +609,8 @@ class _Run:
                             "this cell started", [])
                 self._kill()
                 return
+            if student and self.on_cell is not None:
+                self.on_cell(position - n_pre, n_student, cell.source)
             client.begin_cell(self.student_budget if student else self.harness_budget)
             limit = min(self.limits.cell_timeout_s, remaining)
             count = self.cells_started + 1 if student else None  # the student's own numbering
@@ -754,7 +762,8 @@ class _Run:
 
 def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preamble: Sequence[str] = (),
                      epilogue: Sequence[str] = (), sandbox: SandboxPolicy | None,
-                     env: dict[str, str] | None = None) -> ExecutedNotebook:
+                     env: dict[str, str] | None = None,
+                     on_cell: Callable[[int, int, str], None] | None = None) -> ExecutedNotebook:
     """Run ``nb`` (a valid nbformat v4 notebook) in a fresh kernel with ``workdir`` as its cwd.
 
     ``sandbox``: a :class:`~grader.sandbox.SandboxPolicy` whose ``scratch`` is ``workdir`` and whose
@@ -762,7 +771,9 @@ def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preambl
     reference solutions, a student's own self-check). Raises
     :class:`~grader.sandbox.SandboxUnavailable` when a sandbox is asked for and bubblewrap cannot
     provide it. ``env``: extra environment variables for the kernel (the kernel gets a small,
-    explicit environment, see :data:`PASSED_ENV`). See the module docstring for the rules.
+    explicit environment, see :data:`PASSED_ENV`). ``on_cell(index, total, source)`` is called as
+    each of the student's code cells starts (progress for ``grader check``). See the module
+    docstring for the rules.
     """
     workdir = Path(workdir).absolute()
     if not workdir.is_dir():
@@ -776,7 +787,7 @@ def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preambl
         usable, reason = sandbox_status()
         if not usable:
             raise SandboxUnavailable(reason)
-    run = _Run(nb, workdir, limits, list(preamble), list(epilogue), sandbox, env)
+    run = _Run(nb, workdir, limits, list(preamble), list(epilogue), sandbox, env, on_cell)
     return _run_coroutine(run.run)
 
 

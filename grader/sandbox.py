@@ -210,7 +210,7 @@ def _bwrap_help() -> str:
     if executable is None:
         return ""
     try:
-        done = subprocess.run([executable, "--help"], capture_output=True, text=True, timeout=10)
+        done = subprocess.run([executable, "--help"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.SubprocessError):
         return ""
     return done.stdout + done.stderr
@@ -233,7 +233,7 @@ def sandbox_status() -> tuple[bool, str]:
         policy = SandboxPolicy(scratch=Path(scratch), limits=Limits())
         try:
             done = subprocess.run(wrap_command(["true"], policy), capture_output=True, text=True,
-                                  timeout=60, stdin=subprocess.DEVNULL)
+                                  timeout=60, stdin=subprocess.DEVNULL, check=False)
         except (OSError, subprocess.SubprocessError, SandboxError) as exc:
             return False, f"bubblewrap could not be started: {exc}"
     if done.returncode != 0:
@@ -243,7 +243,7 @@ def sandbox_status() -> tuple[bool, str]:
                        "unprivileged user namespaces (sysctl kernel.unprivileged_userns_clone=1, "
                        "or an AppArmor profile for bwrap) or grade on a machine that allows them")
     version = subprocess.run([executable, "--version"], capture_output=True, text=True,
-                             timeout=10).stdout.strip()
+                             timeout=10, check=False).stdout.strip()
     return True, f"{version or 'bubblewrap'} works"
 
 

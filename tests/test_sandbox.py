@@ -17,8 +17,14 @@ from grader.config import Limits
 from grader.execute import ExecutedNotebook, execute_notebook
 from grader.instructor import HIDDEN_TESTS_DIR, PROJECT_ROOT, REFERENCE_DIR
 from grader.records import ExecutionStatus
-from grader.sandbox import (SandboxError, SandboxPolicy, SandboxUnavailable, grader_package_dir, sandbox_status,
-                            wrap_command)
+from grader.sandbox import (
+    SandboxError,
+    SandboxPolicy,
+    SandboxUnavailable,
+    grader_package_dir,
+    sandbox_status,
+    wrap_command,
+)
 
 USABLE, WHY_NOT = sandbox_status()
 needs_bwrap = pytest.mark.skipif(not USABLE, reason=WHY_NOT)
