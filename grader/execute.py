@@ -93,7 +93,8 @@ _NEVER_TAG = "\x00grader-never-skip"  # nbclient skips cells with this tag: no s
 # Passed on from the grader's environment to the kernel when set (everything else is left out).
 PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
               "TF_FORCE_GPU_ALLOW_GROWTH", "XLA_FLAGS", "KERAS_BACKEND", "OMP_NUM_THREADS",
-              "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "TZ", "GRADER_DATA_DIR")
+              "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "TZ", "GRADER_DATA_DIR",
+              "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION")
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _BACKSPACE = re.compile(r"[^\n]\x08")

@@ -218,10 +218,12 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     roots = _data_roots()
     if roots:
         kernel_env["GRADER_DATA_DIR"] = str(roots[0])
+    gpu = (env or {}).get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
+    if gpu:  # several jobs share a GPU: each takes memory as it needs it, under either backend
+        kernel_env.update({"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
     if sandbox:
         from grader.sandbox import SandboxPolicy
 
-        gpu = (env or {}).get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
         policy = SandboxPolicy(scratch=work["scratch"], limits=config.limits, runtime_dir=work["runtime"],
                                ro_binds=(work["inputs"], *roots), gpu=gpu)
     preamble, epilogue = _kernel_cells(config, work)

@@ -78,7 +78,9 @@ class Artifacts:
         return loaded
 
     def model_verified(self, name: str) -> bool:
-        """True when the model loads outside the kernel; False for e.g. an unregistered subclass."""
+        """True when the model loads outside the kernel; False for e.g. an unregistered subclass.
+        Raises ObjectUnavailable when the kernel exported no model at all, or one with a Lambda layer."""
+        self.require(name)
         try:
             self.model(name)
         except ObjectUnavailable as exc:
