@@ -96,6 +96,53 @@ PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_
               "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "TZ", "GRADER_DATA_DIR",
               "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION")
 
+# What the ExecutionRecord's message says, in the course's language (Spanish) or English.
+RECORD_MESSAGES = {
+    "es": {
+        "grader_cell": "la celda {index} del corrector ({phase})",
+        "cell": "la celda {number}",
+        "no_start": "El kernel no arrancó: {reason}",
+        "total": "El notebook superó su tiempo total de {seconds} s durante {where}: se detuvieron el kernel y "
+                 "todos sus procesos, y las celdas siguientes no se ejecutaron.",
+        "cell_kill": "{where} superó el límite de {seconds} s por celda y no se detuvo al interrumpirla: se "
+                     "detuvo el kernel y las celdas siguientes no se ejecutaron.",
+        "memory": "Los procesos del kernel usaron más de {mb} MB durante {where} y se detuvieron; las celdas "
+                  "siguientes no se ejecutaron.",
+        "died": "El kernel murió durante {where} (su proceso terminó: os._exit(), un fallo, el límite de "
+                "memoria o una señal); las celdas siguientes no se ejecutaron.",
+        "interrupted": "{names} superó el límite de {seconds} s por celda y se interrumpió; las celdas "
+                       "siguientes sí se ejecutaron.",
+        "more": " y {n} más",
+        "errors": "{n} celdas dieron error; la primera es {where}: {error}",
+        "error": "Una celda dio error: {where}: {error}",
+        "output": "Las salidas superaron {chars} caracteres; el resto se descartó (el notebook siguió "
+                  "ejecutándose).",
+        "completed": "Todas las celdas se ejecutaron sin errores.",
+        "harness": "(Las celdas del corrector dieron {n} error(es); ver el registro.)",
+    },
+    "en": {
+        "grader_cell": "the grader's {phase} cell {index}",
+        "cell": "cell {number}",
+        "no_start": "The kernel did not start: {reason}",
+        "total": "The notebook ran past its total time limit of {seconds} s during {where}: the kernel and all "
+                 "its processes were killed and later cells did not run.",
+        "cell_kill": "{where} ran longer than the per-cell limit of {seconds} s and did not stop when "
+                     "interrupted: the kernel was killed and later cells did not run.",
+        "memory": "The kernel's processes used more than {mb} MB together during {where} and were killed; "
+                  "later cells did not run.",
+        "died": "The kernel died during {where} (its process ended: os._exit(), a crash, the memory limit or a "
+                "signal); later cells did not run.",
+        "interrupted": "{names} ran longer than the per-cell limit of {seconds} s and was interrupted; the "
+                       "following cells still ran.",
+        "more": " and {n} more",
+        "errors": "{n} cells raised an error; the first is {where}: {error}",
+        "error": "A cell raised an error: {where}: {error}",
+        "output": "The outputs exceeded {chars} characters; the rest was discarded (the notebook kept running).",
+        "completed": "All cells ran without errors.",
+        "harness": "(Grader cells raised {n} error(s); see the log.)",
+    },
+}
+
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _BACKSPACE = re.compile(r"[^\n]\x08")
 
@@ -441,9 +488,10 @@ class _Event:
 class _Run:
     def __init__(self, nb: NotebookNode, workdir: Path, limits: Limits, preamble: Sequence[str],
                  epilogue: Sequence[str], sandbox: SandboxPolicy | None, env: dict[str, str] | None,
-                 on_cell: Callable[[int, int, str], None] | None = None):
+                 on_cell: Callable[[int, int, str], None] | None = None, lang: str = "es"):
         self.limits = limits
         self.on_cell = on_cell
+        self.lang = lang
         self.workdir = workdir
         self.sandbox = sandbox
         self.student = copy.deepcopy(nb)
@@ -676,14 +724,18 @@ class _Run:
 
     # -- result ---------------------------------------------------------------------------
 
+    def _say(self, key: str, **values) -> str:
+        return RECORD_MESSAGES.get(self.lang, RECORD_MESSAGES["en"])[key].format(**values)
+
     def _name(self, event_or_error: _Event | CellError) -> str:
+        """How a student counts: the 1-based position in the notebook, with the cell's id."""
         if isinstance(event_or_error, _Event):
             phase, index, cell_id = event_or_error.phase, event_or_error.index, event_or_error.cell_id
         else:
             phase, index, cell_id = "student", event_or_error.cell_index, event_or_error.cell_id
         if phase != "student":
-            return f"the grader's {phase} cell {index}"
-        return f"cell {index}" + (f" (id {cell_id})" if cell_id else "")
+            return self._say("grader_cell", phase=phase, index=index)
+        return self._say("cell", number=index + 1) + (f" (id {cell_id})" if cell_id else "")
 
     def _result(self, wall: float) -> ExecutedNotebook:
         limits, parts = self.limits, []
@@ -692,52 +744,43 @@ class _Run:
         interrupted = [e for e in self.events if e.kind == "timeout"]
         if self.startup_failure is not None:
             status = ExecutionStatus.KERNEL_DIED
-            parts.append(f"The kernel did not start: {self.startup_failure}")
+            parts.append(self._say("no_start", reason=self.startup_failure))
         if terminal is not None:
             where = self._name(terminal)
-            if terminal.kind == "total":
+            if terminal.kind in ("total", "cell_kill"):
                 status = ExecutionStatus.TIMEOUT
-                parts.append(f"The notebook ran past its total time limit of {limits.total_timeout_s} s "
-                             f"during {where}: the kernel and all its processes were killed and later "
-                             "cells did not run.")
-            elif terminal.kind == "cell_kill":
-                status = ExecutionStatus.TIMEOUT
-                parts.append(f"{where[0].upper()}{where[1:]} ran longer than the per-cell limit of "
-                             f"{limits.cell_timeout_s} s and did not stop when interrupted: the kernel "
-                             "was killed and later cells did not run.")
+                seconds = limits.total_timeout_s if terminal.kind == "total" else limits.cell_timeout_s
+                text = self._say(terminal.kind, seconds=seconds, where=where)
+                parts.append(text[0].upper() + text[1:])
             elif terminal.kind == "memory":
                 status = ExecutionStatus.KERNEL_DIED
-                parts.append(f"The kernel's processes used more than {limits.memory_mb} MB together "
-                             f"during {where} and were killed; later cells did not run.")
+                parts.append(self._say("memory", mb=limits.memory_mb, where=where))
             else:
                 status = ExecutionStatus.KERNEL_DIED
-                parts.append(f"The kernel died during {where} (its process ended: os._exit(), a "
-                             "crash, the memory limit or a signal); later cells did not run.")
+                parts.append(self._say("died", where=where))
         if interrupted:
             if status is ExecutionStatus.COMPLETED:
                 status = ExecutionStatus.TIMEOUT
             names = ", ".join(self._name(e) for e in interrupted[:3])
-            more = f" and {len(interrupted) - 3} more" if len(interrupted) > 3 else ""
-            parts.append(f"{names[0].upper()}{names[1:]}{more} ran longer than the per-cell limit of "
-                         f"{limits.cell_timeout_s} s and {'was' if len(interrupted) == 1 else 'were'} "
-                         "interrupted; the following cells still ran.")
+            more = self._say("more", n=len(interrupted) - 3) if len(interrupted) > 3 else ""
+            text = self._say("interrupted", names=names + more, seconds=limits.cell_timeout_s)
+            parts.append(text[0].upper() + text[1:])
         real_errors = [e for e in self.errors if e.ename not in SYNTHETIC_ERRORS]
         if real_errors:
             if status is ExecutionStatus.COMPLETED:
                 status = ExecutionStatus.CELL_ERROR
             first = real_errors[0]
-            count = f"{len(real_errors)} cells raised an error" if len(real_errors) > 1 else "A cell raised an error"
-            parts.append(f"{count}; the first is {self._name(first)}: {first.ename}: "
-                         f"{first.evalue[:200]}")
+            error = f"{first.ename}: {first.evalue[:200]}"
+            parts.append(self._say("errors", n=len(real_errors), where=self._name(first), error=error)
+                         if len(real_errors) > 1 else self._say("error", where=self._name(first), error=error))
         if self.student_budget.exceeded:
             if status is ExecutionStatus.COMPLETED:
                 status = ExecutionStatus.OUTPUT_LIMIT
-            parts.append(f"The outputs exceeded {limits.output_bytes} characters; the rest was "
-                         "discarded (the notebook kept running).")
+            parts.append(self._say("output", chars=limits.output_bytes))
         if status is ExecutionStatus.COMPLETED:
-            parts.append("All cells ran without errors.")
+            parts.append(self._say("completed"))
         if self.harness_errors:
-            parts.append(f"(Grader cells raised {len(self.harness_errors)} error(s); see the log.)")
+            parts.append(self._say("harness", n=len(self.harness_errors)))
             for error in self.harness_errors:
                 log.warning("grader cell %s raised %s: %s\n%s", error.cell_id, error.ename,
                             error.evalue, error.traceback)
@@ -764,7 +807,8 @@ class _Run:
 def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preamble: Sequence[str] = (),
                      epilogue: Sequence[str] = (), sandbox: SandboxPolicy | None,
                      env: dict[str, str] | None = None,
-                     on_cell: Callable[[int, int, str], None] | None = None) -> ExecutedNotebook:
+                     on_cell: Callable[[int, int, str], None] | None = None,
+                     lang: str = "es") -> ExecutedNotebook:
     """Run ``nb`` (a valid nbformat v4 notebook) in a fresh kernel with ``workdir`` as its cwd.
 
     ``sandbox``: a :class:`~grader.sandbox.SandboxPolicy` whose ``scratch`` is ``workdir`` and whose
@@ -774,7 +818,7 @@ def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preambl
     provide it. ``env``: extra environment variables for the kernel (the kernel gets a small,
     explicit environment, see :data:`PASSED_ENV`). ``on_cell(index, total, source)`` is called as
     each of the student's code cells starts (progress for ``grader check``). See the module
-    docstring for the rules.
+    docstring for the rules. ``lang``: the language of the record's message ("es" or "en").
     """
     workdir = Path(workdir).absolute()
     if not workdir.is_dir():
@@ -788,7 +832,7 @@ def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preambl
         usable, reason = sandbox_status()
         if not usable:
             raise SandboxUnavailable(reason)
-    run = _Run(nb, workdir, limits, list(preamble), list(epilogue), sandbox, env, on_cell)
+    run = _Run(nb, workdir, limits, list(preamble), list(epilogue), sandbox, env, on_cell, lang)
     return _run_coroutine(run.run)
 
 

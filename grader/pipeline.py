@@ -228,7 +228,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
                                ro_binds=(work["inputs"], *roots), gpu=gpu)
     preamble, epilogue = _kernel_cells(config, work)
     executed = execute_notebook(nb, workdir=work["scratch"], limits=config.limits, preamble=preamble,
-                                epilogue=epilogue, sandbox=policy, env=kernel_env)
+                                epilogue=epilogue, sandbox=policy, env=kernel_env, lang=config.language)
     timing["execute_s"] = round(executed.record.wall_seconds, 2)
     record = executed.record
     record.executed_notebook = str(workdir / "executed.ipynb")

@@ -51,7 +51,7 @@ class CheckResult:
 
 @dataclass
 class CellError:
-    cell_index: int
+    cell_index: int  # 0-based position among all the notebook's cells (messages show it 1-based)
     cell_id: str | None
     ename: str
     evalue: str

@@ -476,7 +476,7 @@ def gradescope_json(result: GradeResult, lang: str = "es", *,
     output.append(t("gs_execution", status=t.execution(execution.status), message=execution.message).strip())
     if execution.first_error is not None:
         error = execution.first_error
-        output.append(t("gs_first_error", cell=error.cell_index, ename=error.ename, evalue=error.evalue))
+        output.append(t("gs_first_error", cell=error.cell_index + 1, ename=error.ename, evalue=error.evalue))
         if error.traceback:
             output.append(trim_traceback(error.traceback, 15))
     return {
@@ -921,7 +921,7 @@ def _execution_view(result: GradeResult, t: Catalogue) -> dict[str, Any]:
     first = execution.first_error
     first_view = None
     if first is not None:
-        first_view = {"cell": first.cell_index, "cell_id": first.cell_id, "ename": first.ename,
+        first_view = {"cell": first.cell_index + 1, "cell_id": first.cell_id, "ename": first.ename,
                       "evalue": first.evalue, "traceback": trim_traceback(first.traceback)}
     others = [e for e in execution.errors if first is None or e.cell_index != first.cell_index]
     return {
@@ -1153,7 +1153,7 @@ def write_class_summary(results: list[GradeResult], out_dir: Path, *, report_lin
             "execution_ok": execution.status is ExecutionStatus.COMPLETED,
             "execution": t.execution(execution.status), "execution_status": ExecutionStatus(execution.status).value,
             "message": execution.message,
-            "first_error": (f"{t('first_error_heading', cell=first.cell_index)}: {first.ename}: {first.evalue}"
+            "first_error": (f"{t('first_error_heading', cell=first.cell_index + 1)}: {first.ename}: {first.evalue}"
                             if first is not None else ""),
             "error_checks": t("error_checks", names=", ".join(errored)) if errored else "",
             "wall": t.seconds(execution.wall_seconds),

@@ -201,7 +201,7 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
 
             policy = SandboxPolicy(scratch=scratch, limits=limits, runtime_dir=runtime, ro_binds=tuple(_data_roots()))
         executed = execute_notebook(
-            nb, workdir=scratch, limits=limits, sandbox=policy, on_cell=on_cell,
+            nb, workdir=scratch, limits=limits, sandbox=policy, on_cell=on_cell, lang=lang,
             preamble=["from grader.datasets import serve_keras_offline\nserve_keras_offline()"],
             epilogue=[f"from grader.selfcheck import export_public_outcomes\n"
                       f"export_public_outcomes(globals(), {str(outcomes_path)!r}, {lang!r})"])

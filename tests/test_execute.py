@@ -37,7 +37,7 @@ def run(tmp_path: Path, nb: nbformat.NotebookNode, *, sandboxed: bool, preamble=
                          "processes": 128, "output_bytes": 20_000, **limits})
     policy = SandboxPolicy(scratch=scratch, limits=settings) if sandboxed else None
     return execute_notebook(nb, workdir=scratch, limits=settings, preamble=list(preamble),
-                            epilogue=list(epilogue), sandbox=policy, env=env)
+                            epilogue=list(epilogue), sandbox=policy, env=env, lang="en")
 
 
 def texts(cells) -> str:
@@ -105,7 +105,7 @@ def test_a_cell_error_is_recorded_and_later_cells_and_the_epilogue_still_run(tmp
     first = record.first_error
     assert first == record.errors[0] and first.cell_id == nb.cells[2].id
     assert first.evalue == "division by zero" and "1/0" in first.traceback and "\x1b" not in first.traceback
-    assert "cell 2" in record.message.lower() and "ZeroDivisionError" in record.message
+    assert "cell 3" in record.message.lower() and "ZeroDivisionError" in record.message
     assert "three" in texts(result.notebook.cells)
     # The grader's own error is kept apart from the student's.
     assert [(e.cell_id, e.ename) for e in result.harness_errors] == [("epilogue-1", "RuntimeError")]
@@ -119,7 +119,7 @@ def test_an_endless_cell_times_out_is_interrupted_and_the_notebook_goes_on(tmp_p
     result = run(tmp_path, nb, sandboxed=sandboxed, epilogue=["print('epilogue ran')"], cell_timeout_s=2)
     record = result.record
     assert record.status is ExecutionStatus.TIMEOUT, record.message
-    assert "cell 2" in record.message.lower() and "interrupted" in record.message
+    assert "cell 3" in record.message.lower() and "interrupted" in record.message
     assert record.first_error.cell_index == 2 and record.first_error.ename == "CellTimeout"
     assert "KeyboardInterrupt" in record.first_error.traceback
     assert "after" in texts(result.notebook.cells) and "epilogue ran" in texts(result.harness_cells)
@@ -133,7 +133,7 @@ def test_a_cell_that_ignores_the_interrupt_gets_the_kernel_killed(tmp_path):
     result = run(tmp_path, nb, sandboxed=True, epilogue=["print('epilogue ran')"], cell_timeout_s=2)
     record = result.record
     assert record.status is ExecutionStatus.TIMEOUT
-    assert "cell 1" in record.message.lower() and "did not stop" in record.message
+    assert "cell 2" in record.message.lower() and "did not stop" in record.message
     assert "never" not in texts(result.notebook.cells)
     assert "epilogue ran" not in texts(result.harness_cells)  # the kernel is dead: no epilogue
     assert leftovers(result) == []
@@ -145,7 +145,7 @@ def test_os_exit_is_a_dead_kernel_named_by_its_cell(tmp_path, sandboxed):
     result = run(tmp_path, nb, sandboxed=sandboxed, epilogue=["print('epilogue ran')"])
     record = result.record
     assert record.status is ExecutionStatus.KERNEL_DIED
-    assert "cell 2" in record.message.lower() and "died" in record.message
+    assert "cell 3" in record.message.lower() and "died" in record.message
     assert record.first_error.ename == "KernelDied" and record.first_error.cell_index == 2
     assert record.cells_executed == 1
     assert "never" not in texts(result.notebook.cells)
@@ -201,7 +201,7 @@ def test_the_total_timeout_kills_the_kernel_and_its_subprocess(tmp_path, sandbox
                  cell_timeout_s=60, total_timeout_s=6)
     record = result.record
     assert record.status is ExecutionStatus.TIMEOUT
-    assert "total time limit of 6 s" in record.message and "cell 1" in record.message
+    assert "total time limit of 6 s" in record.message and "cell 2" in record.message
     assert "started" in texts(result.notebook.cells) and "never" not in texts(result.notebook.cells)
     assert "epilogue ran" not in texts(result.harness_cells)
     sleeping = [p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", marker]]

@@ -66,3 +66,27 @@ def test_invalid_notebook_gets_a_result_for_every_check(tmp_path, practica3):
     assert len(automatic) == len(practica3.checks)
     assert all(c.status is CheckStatus.ERROR and "invalid JSON" in c.message for c in automatic)
     assert json.loads((tmp_path / "work" / "result.json").read_text())["score"] == 0
+
+
+def test_grade_command_prints_a_table_and_writes_the_result(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    path = tmp_path / "vacio.ipynb"
+    path.write_text(json.dumps(nbformat.v4.new_notebook()), encoding="utf-8")
+    outcome = CliRunner().invoke(main, ["grade", str(path), "--assignment", "practica3", "--out",
+                                        str(tmp_path / "out"), "--no-report"])
+    assert outcome.exit_code == 0, outcome.output
+    assert "practica3 — vacio: 0 / 6.5" in outcome.output and "ej1_arquitectura" in outcome.output
+    assert json.loads((tmp_path / "out" / "vacio" / "result.json").read_text())["max_score"] == 6.5
+
+
+def test_unknown_assignment_is_one_line_and_exit_2(tmp_path):
+    from click.testing import CliRunner
+
+    from grader.cli import main
+
+    outcome = CliRunner().invoke(main, ["grade", str(tmp_path / "x.ipynb"), "--assignment", "nope"])
+    assert outcome.exit_code == 2
+    assert outcome.output.startswith("error: ") and outcome.output.count("\n") == 1

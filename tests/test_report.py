@@ -385,7 +385,7 @@ def test_cell_error_shows_the_first_failing_cell_and_its_traceback(tmp_path, con
     assert "problem" in execution["class"]
     assert "Error en una celda" in text_of(execution)
     first = soup.select_one("#first-error")
-    assert text_of(first.h3) == "Primera celda con error: celda 5"
+    assert text_of(first.h3) == "Primera celda con error: celda 6"
     assert text_of(first.select_one(".ename")) == "NameError"
     assert text_of(first.select_one(".evalue")) == "name 'x_train_norm' is not defined"
     assert "----> 3 x_train = x_train_norm.reshape(-1, 28, 28, 1)" in first.select_one("pre.traceback").text
@@ -394,7 +394,7 @@ def test_cell_error_shows_the_first_failing_cell_and_its_traceback(tmp_path, con
     assert "no se encontró 'svm_hog'" in text_of(check_row(soup, "ej1_svm_hog"))
     assert text_of(soup.select_one(".total-score")) == "4"
     output = json.loads((tmp_path / "alumno03.json").read_text())["output"]
-    assert "celda 5: NameError: name 'x_train_norm' is not defined" in output
+    assert "celda 6: NameError: name 'x_train_norm' is not defined" in output
 
 
 def test_denoising_examples_and_psnr_ssim_figures(tmp_path, config):
