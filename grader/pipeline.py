@@ -74,9 +74,11 @@ def read_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
 
 
 def scan_input_calls(nb: nbformat.NotebookNode) -> list[int]:
-    """1-based numbers of the code cells that call ``input()`` (the seed forbids choosing options)."""
+    """1-based positions (among all cells, as messages count) of code cells that call ``input()``."""
     found = []
-    for number, cell in enumerate((c for c in nb.cells if c.cell_type == "code"), start=1):
+    for number, cell in enumerate(nb.cells, start=1):
+        if cell.cell_type != "code":
+            continue
         try:
             calls = any(isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "input"
                         for node in ast.walk(ast.parse(_python_only(cell.source))))

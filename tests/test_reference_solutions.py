@@ -45,6 +45,9 @@ def test_hog_features_shape():
 
 @pytest.fixture(scope="module")
 def mnist():
+    import tensorflow as tf
+
+    tf.config.experimental.enable_op_determinism()  # fixed seeds + deterministic ops: stable comparisons
     return datasets.load_mnist()
 
 
@@ -78,11 +81,13 @@ def test_svm_on_hog_reaches_097_on_its_documented_subset(mnist):
 
 @pytest.mark.slow
 def test_autoencoder_beats_the_noisy_input_by_documented_margins():
-    """Margins (denoised minus noisy, on 1,000 test images): PSNR >= +5 dB and SSIM >= +0.15.
-    The reference measures about +7.6 dB and +0.28 (reference_solutions/metrics.json)."""
+    """Margins (denoised minus noisy, on 1,000 test images) after ONE epoch of the recipe, to keep
+    the suite short: PSNR >= +5 dB and SSIM >= +0.15. The full recipe (3 epochs) measures about
+    +7.6 dB and +0.28 (reference_solutions/metrics.json)."""
     fashion = datasets.load_fashion_mnist()
     model = denoising_autoencoder.build_denoiser()
-    denoising_autoencoder.train(model, denoising_autoencoder.prepare_images(fashion.x_train))
+    one_epoch = denoising_autoencoder.TrainingRecipe(epochs=1)
+    denoising_autoencoder.train(model, denoising_autoencoder.prepare_images(fashion.x_train), one_epoch)
     clean = denoising_autoencoder.prepare_images(fashion.x_test[:1000])
     noisy = denoising_autoencoder.add_noise(clean, seed=2)
     before = metrics.image_quality(clean, noisy)

@@ -259,8 +259,9 @@ def test_cli_release(tmp_path):
 
 
 def _execute(nb, workdir: Path, allow_errors: bool, timeout: int):
-    """Run ``nb`` in a real kernel, in ``workdir``, with Keras' dataset loaders served offline first."""
-    preamble = new_code_cell("from grader.datasets import serve_keras_offline\nserve_keras_offline()")
+    """Run ``nb`` in a real kernel, in ``workdir``, after the grader's own preamble (offline datasets,
+    seeds, deterministic ops), so that a run here is the run the grader makes."""
+    preamble = new_code_cell("from grader.kernel_setup import prepare_kernel\nprepare_kernel(seed=42)")
     preamble.id = "preambulo"
     nb.cells.insert(0, preamble)
     NotebookClient(nb, timeout=timeout, kernel_name="python3", allow_errors=allow_errors,
@@ -292,7 +293,7 @@ def test_released_notebook_runs_to_the_end_and_stubs_fail_cleanly(released, tmp_
 
 @needs_data
 @pytest.mark.slow
-@pytest.mark.timeout(2400)  # about 7 minutes on 2 idle cores; much more when they are shared
+@pytest.mark.timeout(2400)  # a few minutes on 2 idle cores; much more when they are shared
 def test_source_notebook_runs_and_passes_every_test(config, tmp_path):
     """The instructor's solution trains for real (a few minutes on CPU) and passes every check cell."""
     start = time.perf_counter()

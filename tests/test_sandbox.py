@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-import psutil
 import pytest
 
 import grader.sandbox as sandbox_module
@@ -25,6 +24,7 @@ from grader.sandbox import (
     sandbox_status,
     wrap_command,
 )
+from tests.test_execute import leftovers
 
 USABLE, WHY_NOT = sandbox_status()
 needs_bwrap = pytest.mark.skipif(not USABLE, reason=WHY_NOT)
@@ -43,18 +43,6 @@ def run(tmp_path: Path, *sources: str, ro_binds=(), **limits) -> ExecutedNoteboo
 def texts(result: ExecutedNotebook) -> str:
     return "\n".join(o.get("text", "") + json.dumps(o.get("data", {})) + o.get("ename", "") + o.get("evalue", "")
                      for cell in result.notebook.cells for o in cell.outputs)
-
-
-def leftovers(result: ExecutedNotebook) -> list[int]:
-    alive = []
-    for pid, created in result.process_ids.items():
-        try:
-            process = psutil.Process(pid)
-            if abs(process.create_time() - created) < 0.01 and process.status() != psutil.STATUS_ZOMBIE:
-                alive.append(pid)
-        except psutil.NoSuchProcess:
-            pass
-    return alive
 
 
 def test_sandbox_status_answers_with_a_reason():

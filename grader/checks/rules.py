@@ -15,7 +15,7 @@ class SubmissionFacts:
     """Gathered by the pipeline: the execution record, a scan of the sources, the scratch folder."""
 
     cells_with_errors: int = 0
-    input_cells: list[int] = field(default_factory=list)  # 1-based code cell numbers calling input()
+    input_cells: list[int] = field(default_factory=list)  # 1-based cell positions calling input()
     written_files: list[str] = field(default_factory=list)
     extra_files: list[str] = field(default_factory=list)
 
