@@ -322,3 +322,10 @@ def test_real_pipeline_batch(tmp_path, light_config, released):
             architecture = gradebook.find_grade("ej1_arquitectura", "practica3", "practica3", student)
             assert architecture.score == pytest.approx(
                 next(c.points for c in stored[student].result.checks if c.name == "ej1_arquitectura"))
+    # The same notebook graded alone (no Dask, no gradebook) scores exactly what the batch gave it.
+    from grader.pipeline import grade_submission
+
+    alone = grade_submission(subs[1].notebook, light_config, student="mala", workdir=tmp_path / "alone",
+                             sandbox=shutil.which("bwrap") is not None, db_url=url)
+    assert alone.score == summary.scores["mala"]
+    assert [(c.name, c.points) for c in alone.checks] == [(c.name, c.points) for c in stored["mala"].result.checks]
