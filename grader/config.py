@@ -31,7 +31,8 @@ class Limits(_Strict):
     total_timeout_s: int = Field(1800, gt=0, description="the whole notebook, then the process tree is killed")
     memory_mb: int = Field(8192, gt=256)
     processes: int = Field(512, gt=8)
-    file_size_mb: int = Field(256, gt=0)
+    file_size_mb: int = Field(256, gt=0, description="one file")
+    disk_mb: int = Field(1024, gt=0, description="everything the notebook writes to its folder, together")
     output_bytes: int = Field(2_000_000, gt=1000, description="text printed by all cells together")
     startup_timeout_s: int = Field(60, gt=0)
 

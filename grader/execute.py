@@ -87,7 +87,8 @@ TRACEBACK_CHARS = 6_000
 KERNEL_LOG_TAIL = 1_500
 KERNEL_NAME = "grader-python3"
 # CellError.ename of the errors the grader records itself (the cell did not raise them).
-SYNTHETIC_ERRORS = frozenset({"CellTimeout", "TotalTimeout", "KernelDied", "MemoryLimit"})
+SYNTHETIC_ERRORS = frozenset({"CellTimeout", "TotalTimeout", "KernelDied", "MemoryLimit", "DiskLimit"})
+DISK_CHECK_EVERY = 1          # samples between two measurements of the working folder
 _NEVER_TAG = "\x00grader-never-skip"  # nbclient skips cells with this tag: no student can use it
 
 # Passed on from the grader's environment to the kernel when set (everything else is left out).
@@ -106,6 +107,8 @@ RECORD_MESSAGES = {
                  "todos sus procesos, y las celdas siguientes no se ejecutaron.",
         "cell_kill": "{where} superó el límite de {seconds} s por celda y no se detuvo al interrumpirla: se "
                      "detuvo el kernel y las celdas siguientes no se ejecutaron.",
+        "disk": "El notebook escribió más de {mb} MB en disco durante {where} y se detuvo; las celdas siguientes "
+                "no se ejecutaron.",
         "memory": "Los procesos del kernel usaron más de {mb} MB durante {where} y se detuvieron; las celdas "
                   "siguientes no se ejecutaron.",
         "died": "El kernel murió durante {where} (su proceso terminó: os._exit(), un fallo, el límite de "
@@ -128,6 +131,8 @@ RECORD_MESSAGES = {
                  "its processes were killed and later cells did not run.",
         "cell_kill": "{where} ran longer than the per-cell limit of {seconds} s and did not stop when "
                      "interrupted: the kernel was killed and later cells did not run.",
+        "disk": "The notebook wrote more than {mb} MB to disk during {where} and was killed; later cells did not "
+                "run.",
         "memory": "The kernel's processes used more than {mb} MB together during {where} and were killed; "
                   "later cells did not run.",
         "died": "The kernel died during {where} (its process ended: os._exit(), a crash, the memory limit or a "
@@ -462,6 +467,25 @@ class _ProcessTree:
         log.warning("processes of kernel %s still alive after SIGKILL", self.root_pid)
 
 
+def _folder_bytes(folder: Path) -> int:
+    """Bytes of the regular files under ``folder`` (links not followed)."""
+    total, pending = 0, [folder]
+    while pending:
+        try:
+            entries = list(os.scandir(pending.pop()))
+        except OSError:
+            continue
+        for entry in entries:
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    pending.append(entry.path)
+                elif entry.is_file(follow_symlinks=False):
+                    total += entry.stat(follow_symlinks=False).st_blocks * 512
+            except OSError:
+                continue
+    return total
+
+
 def _failed(task: asyncio.Future) -> bool:
     return task.cancelled() or task.exception() is not None
 
@@ -479,7 +503,7 @@ def _running(process: psutil.Process) -> bool:
 
 @dataclass
 class _Event:
-    kind: str            # "timeout" (interrupted, went on), "cell_kill", "total", "died", "memory"
+    kind: str            # "timeout" (interrupted, went on), "cell_kill", "total", "died", "memory", "disk"
     phase: str           # "preamble", "student", "epilogue", "startup"
     index: int           # index within that phase
     cell_id: str | None
@@ -492,6 +516,7 @@ class _Run:
         self.limits = limits
         self.on_cell = on_cell
         self.lang = lang
+        self.disk_overflowed = False
         self.workdir = workdir
         self.sandbox = sandbox
         self.student = copy.deepcopy(nb)
@@ -569,9 +594,16 @@ class _Run:
         return f"; kernel log: {text}" if text else ""
 
     async def _sample(self) -> None:
+        checks = 0
         while True:
             if self.tree is not None:
                 self.tree.sample()
+            checks += 1
+            if checks % DISK_CHECK_EVERY == 0 and not self.disk_overflowed:
+                used = await asyncio.to_thread(_folder_bytes, self.workdir)
+                if used > self.limits.disk_mb * 2**20:
+                    self.disk_overflowed = True
+                    self._kill()
             await asyncio.sleep(SAMPLE_INTERVAL_S)
 
     def _memory_overflow(self) -> None:
@@ -697,8 +729,11 @@ class _Run:
                     continue
             if _failed(task):
                 memory = self.tree is not None and self.tree.overflowed
-                self._event("memory" if memory else "died", position)
-                if memory:
+                self._event("disk" if self.disk_overflowed else "memory" if memory else "died", position)
+                if self.disk_overflowed:
+                    self._error(position, "DiskLimit", "the notebook wrote more than "
+                                f"{self.limits.disk_mb} MB to its folder and was killed", [])
+                elif memory:
                     self._error(position, "MemoryLimit", "the kernel's processes used more than "
                                 f"{self.limits.memory_mb} MB together and were killed", [])
                 else:
@@ -755,6 +790,9 @@ class _Run:
             elif terminal.kind == "memory":
                 status = ExecutionStatus.KERNEL_DIED
                 parts.append(self._say("memory", mb=limits.memory_mb, where=where))
+            elif terminal.kind == "disk":
+                status = ExecutionStatus.KERNEL_DIED
+                parts.append(self._say("disk", mb=limits.disk_mb, where=where))
             else:
                 status = ExecutionStatus.KERNEL_DIED
                 parts.append(self._say("died", where=where))

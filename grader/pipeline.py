@@ -56,6 +56,9 @@ def read_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
     except json.JSONDecodeError as exc:
         raise InvalidSubmissionError(f"{path}: not a notebook (invalid JSON at line {exc.lineno}, column "
                                      f"{exc.colno}): download it again with File > Download .ipynb") from None
+    except (ValueError, RecursionError) as exc:  # absurdly nested JSON, integers beyond Python's limit
+        raise InvalidSubmissionError(f"{path}: not a notebook ({type(exc).__name__} while reading its JSON): "
+                                     "download it again with File > Download .ipynb") from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise InvalidSubmissionError(f"{path}: JSON but not a Jupyter notebook (no cells)")
     version = data.get("nbformat")
@@ -166,6 +169,21 @@ def _scoring_command(config: AssignmentConfig, work: dict[str, Path], sandboxed:
     return wrap_command(command, policy)
 
 
+def regular_files_copy(exported: Path, scored: Path) -> Path:
+    """What the scoring process reads: a fresh folder with copies of the regular files the kernel left.
+
+    The student's code controls the export folder: it may be missing (the kernel died), a symlink
+    (to a classmate's work), or hold symlinks to files only the scorer can read (held-out labels,
+    thresholds). None of that may reach the scorer, so links are never followed.
+    """
+    scored.mkdir()
+    if exported.is_dir() and not exported.is_symlink():
+        for entry in exported.iterdir():
+            if entry.is_file() and not entry.is_symlink():
+                shutil.copyfile(entry, scored / entry.name, follow_symlinks=False)
+    return scored
+
+
 def write_scoring_job(job: Path, config: AssignmentConfig, facts: SubmissionFacts) -> None:
     """Everything the scoring process needs besides the artifacts, in one folder it can read:
     its own copy of the hidden tests, the configuration, resolved thresholds and the facts."""
@@ -207,11 +225,11 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
         work[key].mkdir(parents=True)
     try:
         nb, notes = read_submission(notebook)
+        nb, edited = restore_locked_cells(nb, config, db_url)
     except InvalidSubmissionError as exc:
         result = _invalid_result(student, config, str(exc))
         write_json_atomic(workdir / "result.json", result.to_dict())
         return result
-    nb, edited = restore_locked_cells(nb, config, db_url)
     build_heldout(config).write(work["inputs"], work["answers"])
     timing = {"prepare_s": round(time.perf_counter() - started, 2)}
 
@@ -241,6 +259,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
 
     facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),
                             written_files=written_files(work["scratch"]), extra_files=list(extra_files or []))
+    work["artifacts"] = regular_files_copy(work["artifacts"], workdir / "artifacts")
     write_scoring_job(work["job"], config, facts)
     scoring_started = time.perf_counter()
     checks = run_scoring(config, work, sandboxed=sandbox)

@@ -42,6 +42,7 @@ import nbformat
 from nbformat import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.api import MissingEntry
+from nbgrader.nbgraderformat.common import SchemaMismatchError
 from nbgrader.preprocessors import (
     CheckCellMetadata,
     ClearHiddenTests,
@@ -74,8 +75,20 @@ RELEASE_PREPROCESSORS = (
     CheckCellMetadata,
 )
 
+
+class DeduplicateGradeIds(DeduplicateIds):
+    """nbgrader's DeduplicateIds, except that a duplicate (a copied solution cell) loses its nbgrader
+    metadata entirely: the empty dict nbgrader leaves fails its own schema check (SchemaTooOldError)."""
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.metadata.get("nbgrader") == {}:
+            del cell.metadata["nbgrader"]
+        return cell, resources
+
+
 RESTORE_PREPROCESSORS = (
-    DeduplicateIds,
+    DeduplicateGradeIds,
     OverwriteKernelspec,
     OverwriteCells,
     CheckCellMetadata,
@@ -181,7 +194,9 @@ def _read_source(config: AssignmentConfig) -> NotebookNode:
 
 
 def _nbgrader_meta(cell: NotebookNode) -> dict:
-    return cell.metadata.get("nbgrader", {})
+    meta = cell.metadata.get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}  # damaged by hand: treated as no nbgrader cell
+
 
 
 def graded_cells(nb: NotebookNode) -> dict[str, float]:
@@ -411,13 +426,14 @@ def restore_locked_cells(nb: NotebookNode, config: AssignmentConfig, db_url: str
                               f"assignment '{config.name}'; fix: run 'grader release {config.name} --db "
                               f"{_printable_url(db_url)}' first") from None
 
-    submitted = _fingerprints(nb)
     cfg = Config()
     cfg.OverwriteCells.missing_cell_notification = STUBS.get(config.language, STUBS["en"])["missing"]
     try:
+        submitted = _fingerprints(nb)
         restored, _ = _run(RESTORE_PREPROCESSORS, copy.deepcopy(nb), _resources(config, db_url), cfg,
                            _nbgrader_restore_log)
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:  # ValidationError is a ValueError
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError,
+            SchemaMismatchError) as exc:  # nbgrader's ValidationError is a ValueError
         raise InvalidSubmissionError(f"submission of {config.name}: its nbgrader cell metadata is damaged "
                                      f"({type(exc).__name__}: {str(exc).strip()[:160]}); fix: start again from the "
                                      "released notebook and copy the answers over") from None

@@ -325,10 +325,11 @@ def wrap_command(argv: Sequence[str], policy: SandboxPolicy) -> list[str]:
         for device in sorted(str(p) for p in Path("/dev").glob("nvidia[0-9]*")) + list(GPU_DEVICES):
             args += ["--dev-bind-try", device, device]
         args += ["--ro-bind-try", "/sys", "/sys"]
-    if _supports("--size"):
-        tmp_mb = max(policy.limits.file_size_mb, TMP_MIN_MB)
-        args += ["--size", str(tmp_mb * 1024 * 1024)]
-    args += ["--tmpfs", "/tmp"]
+    # /dev is a RAM-backed tmpfs the size of half the host's memory, outside RLIMIT_AS and the memory
+    # watchdog: cap /dev/shm like /tmp (POSIX shared memory still works) and make the rest read-only.
+    sized = ["--size", str(max(policy.limits.file_size_mb, TMP_MIN_MB) * 1024 * 1024)] if _supports("--size") else []
+    args += [*sized, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+    args += [*sized, "--tmpfs", "/tmp"]
     # After /tmp: whatever lives below /tmp (a venv, the scratch folder) is bound back on top of it.
     sources: list[Path] = []
     for path in _python_dirs() + binds:

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib
 import io
 import json
 import os
 import sys
+import zipfile
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -37,8 +39,34 @@ from grader.heldout import load_answers
 from grader.records import CheckResult, CheckStatus, write_json_atomic
 from grader.specs import load_specs
 
-# Types a student's scikit-learn estimator may be made of; anything else is refused on load.
-TRUSTED_SKOPS_PREFIXES = ("sklearn.", "numpy.", "scipy.sparse.", "builtins.")
+# Modules whose classes (and numpy's ufuncs) a student's estimator may be made of. Functions are never
+# trusted: FunctionTransformer(builtins.eval) would run the student's code in the grader.
+TRUSTED_SKOPS_MODULES = ("sklearn", "numpy", "scipy.sparse")
+BUILTIN_MODEL_CLASSES = ("Sequential", "Functional", "Model")
+
+
+def trusted_skops_type(name: str) -> bool:
+    """A class (or numpy ufunc) defined under one of TRUSTED_SKOPS_MODULES; nothing else."""
+    module, _, attribute = name.rpartition(".")
+    if not any(module == root or module.startswith(root + ".") for root in TRUSTED_SKOPS_MODULES):
+        return False
+    try:
+        found = getattr(importlib.import_module(module), attribute)
+    except (ImportError, AttributeError, ValueError):
+        return False
+    return isinstance(found, (type, np.ufunc))
+
+
+def unregistered_subclass_archive(path: Path) -> bool:
+    """True for a real Keras archive of a subclassed model (which the grader cannot rebuild without
+    the student's class); False for a damaged file or a built-in model class that failed to load."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            config = json.loads(archive.read("config.json"))
+            has_weights = "model.weights.h5" in archive.namelist()
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile):
+        return False
+    return has_weights and isinstance(config, dict) and config.get("class_name") not in BUILTIN_MODEL_CLASSES
 
 
 class ObjectUnavailable(Exception):
@@ -84,8 +112,10 @@ class Artifacts:
         try:
             self.model(name)
         except ObjectUnavailable as exc:
-            if "Lambda" in str(exc):
-                raise  # a Lambda layer is refused outright: its bytecode would run in the grader
+            # A Lambda layer is refused outright (its bytecode would run in the grader), and so is a file
+            # that is no real subclassed-model archive: its summary from the kernel could be forged.
+            if "Lambda" in str(exc) or not unregistered_subclass_archive(self.folder / f"{name}.keras"):
+                raise
             return False
         return True
 
@@ -127,7 +157,7 @@ class Artifacts:
 
         self.require(name)
         path = self.folder / f"{name}.skops"
-        untrusted = [t for t in skops.io.get_untrusted_types(file=path) if not t.startswith(TRUSTED_SKOPS_PREFIXES)]
+        untrusted = [t for t in skops.io.get_untrusted_types(file=path) if not trusted_skops_type(t)]
         if untrusted:
             raise ObjectUnavailable(message(self.lang, "unloadable", name=name,
                                             reason=f"tipos no permitidos: {', '.join(untrusted[:5])}"))
@@ -211,8 +241,11 @@ class GradingPlugin:
 
         def record(outcome: CheckOutcome, **details) -> None:
             check = self.assignment.checks[name]
+            text = outcome.message
+            if details.get("verified") is False:  # from the kernel's own export: could be forged
+                text += " " + message(self.language, "unverified")
             self.outcomes[name] = CheckResult.from_fraction(
-                name, check.points, outcome.fraction, outcome.message, hidden=check.hidden,
+                name, check.points, outcome.fraction, text, hidden=check.hidden,
                 details={**outcome.details, **details})
             assert outcome.passed, outcome.message
 

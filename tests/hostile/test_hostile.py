@@ -15,7 +15,16 @@ import pytest
 from grader.records import CheckStatus, ExecutionStatus
 from grader.sandbox import sandbox_status
 from tests import submissions as s
-from tests.hostile.corpus import CASES, GROUPS, HOSTILE_LIMITS, HOST_PROBES, Context, Graded, grade_group, verify
+from tests.hostile.corpus import (
+    CASES,
+    GROUPS,
+    HOST_PROBES,
+    HOSTILE_LIMITS,
+    Context,
+    Graded,
+    grade_group,
+    verify,
+)
 
 USABLE, WHY_NOT = sandbox_status()
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not USABLE, reason=f"no sandbox here: {WHY_NOT}")]
@@ -112,6 +121,8 @@ def test_the_corpus_is_complete_and_consistent():
         statuses = {c.status for c in CASES if c.group == case.group}
         assert len(statuses) == 1, f"{case.group}: one submission has one execution status"
         assert case.xfail is None or case.xfail.strip(), case.name
+        if not GROUPS[case.group].kernel:  # refused before execution: nothing may have run
+            assert "nothing_ran" in case.host and case.status is ExecutionStatus.INVALID_NOTEBOOK, case.name
 
 
 def _param(case):
