@@ -267,6 +267,13 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
     workdir = Path(workdir) if workdir else submissions_dir.parent / "work"
     if workers < 1 or jobs_per_gpu < 1:
         raise GraderError("--workers and --jobs-per-gpu must be at least 1")
+    if sandbox:
+        from grader.sandbox import sandbox_status
+
+        usable, reason = sandbox_status()
+        if not usable:  # refuse before anything runs: students' code never runs unconfined by accident
+            raise GraderError(f"no sandbox for the students' code: {reason}; fix: apt-get install bubblewrap, "
+                              "or pass --no-sandbox (only for notebooks you trust)")
     if grade_fn is None:
         try:
             from grader.pipeline import grade_submission as grade_fn

@@ -329,3 +329,20 @@ def test_real_pipeline_batch(tmp_path, light_config, released):
                              sandbox=shutil.which("bwrap") is not None, db_url=url)
     assert alone.score == summary.scores["mala"]
     assert [(c.name, c.points) for c in alone.checks] == [(c.name, c.points) for c in stored["mala"].result.checks]
+
+
+def test_batch_refuses_to_run_unsandboxed_without_being_told(course, config, monkeypatch):
+    """bubblewrap unusable (here: not on PATH) -> a clear error before anything runs; --no-sandbox runs."""
+    import grader.sandbox as sandbox_module
+    from grader.errors import GraderError
+
+    out, _ = make_submissions(course, config, 2)
+    monkeypatch.setenv("PATH", str(course / "no-bin"))
+    sandbox_module.sandbox_status.cache_clear()
+    try:
+        with pytest.raises(GraderError, match="no sandbox for the students' code: .*--no-sandbox"):
+            autograde(config, out, db_url=f"sqlite:///{course / 'gradebook.db'}", workers=1, grade_fn=fake_grade,
+                      progress=False)
+        assert finished_students(f"sqlite:///{course / 'gradebook.db'}", "practica3") == set()
+    finally:
+        sandbox_module.sandbox_status.cache_clear()
