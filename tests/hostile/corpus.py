@@ -856,7 +856,9 @@ CASES: list[Case] = [
          not_output=("CONECTADO",), host=("no_connections",)),
     Case("write_outside_scratch", "contenida", "creates files in the hidden tests, grader, site-packages, "
          "beside the gradebook, in answers/ and in another submission", CONTAINED,
-         output=("no escrito:tests_ocultos:", "no escrito:paquete_grader:", "no escrito:site_packages:"),
+         # The hidden tests' folder is not in the sandbox at all: a checkout under /tmp (as in some CI
+         # runs) lets the path be created in the sandbox's private /tmp, so the host-side probe decides.
+         output=("no escrito:paquete_grader:", "no escrito:site_packages:"),
          host=("targets_untouched",)),
     Case("always_equal_objects", "contenida", "hog_features/svm_hog/improved_model whose == is always True, "
          "isinstance() patched to lie", CONTAINED,
