@@ -40,6 +40,7 @@ from sqlalchemy import (Column, DateTime, Float, MetaData, String, Table, Text, 
                         insert, select)
 
 from grader.config import AssignmentConfig
+from grader.errors import GraderError
 from grader.records import CheckStatus, GradeResult
 
 log = logging.getLogger(__name__)
@@ -92,14 +93,39 @@ def _ensure_alembic_on_path() -> None:
             os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ.get('PATH', '')}"
 
 
+def printable_url(db_url: str) -> str:
+    """The URL with any password hidden, for messages."""
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(db_url).render_as_string(hide_password=True)
+    except Exception:  # not even parseable: show it as given
+        return db_url
+
+
 def open_gradebook(db_url: str, course_id: str = "default_course"):
+    """nbgrader's Gradebook at ``db_url`` (created if new), or a one-line GraderError naming the URL
+    (password hidden) and the fix."""
     from nbgrader.api import Gradebook
 
     _ensure_alembic_on_path()
-    if db_url.startswith("sqlite:///"):
-        Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    gradebook = Gradebook(db_url, course_id=course_id)
-    _metadata.create_all(gradebook.engine)
+    try:
+        if db_url.startswith("sqlite:///"):
+            Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        gradebook = Gradebook(db_url, course_id=course_id)
+        _metadata.create_all(gradebook.engine)
+    except Exception as exc:  # SQLAlchemy errors, a missing driver, an unreadable file, no alembic
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if len(reason) > 160:
+            reason = reason[:157] + "..."
+        fix = ("install alembic in this environment (nbgrader runs its executable to create a gradebook)"
+               if isinstance(exc, FileNotFoundError) and "alembic" in str(exc) else
+               "pass a SQLite file path in a writable folder, or another --db"
+               if db_url.startswith("sqlite") else
+               "check the URL (e.g. postgresql://user@host/course), that the server is up and that its "
+               "SQLAlchemy driver is installed, or pass a SQLite file path to --db")
+        raise GraderError(f"gradebook {printable_url(db_url)}: cannot be opened ({type(exc).__name__}: "
+                          f"{reason}); fix: {fix}") from None
     return gradebook
 
 
@@ -328,4 +354,4 @@ def load_results(db_url: str, assignment: str) -> dict[str, StoredResult]:
 
 
 __all__ = ["record_result", "finished_students", "load_results", "GradebookRecorder", "StoredResult",
-           "ensure_structure", "open_gradebook", "notebook_name", "default_db_url", "FINISHED", "ERROR"]
+           "ensure_structure", "open_gradebook", "printable_url", "notebook_name", "default_db_url", "FINISHED", "ERROR"]

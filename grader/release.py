@@ -138,47 +138,14 @@ def notebook_id(config: AssignmentConfig) -> str:
     return gradebook.notebook_name(config)
 
 
-def default_db_url(out_dir: Path) -> str:
-    """``sqlite:///<out_dir>/../gradebook.db``: the course folder's gradebook, shared with grading."""
-    return gradebook.default_db_url(Path(out_dir))
-
-
 def resolve_db_url(db_url: str | os.PathLike | None, out_dir: Path) -> str:
     """A SQLAlchemy URL: the default SQLite file, a URL as given, or a file path made SQLite."""
     if db_url is None:
-        return default_db_url(out_dir)
+        return gradebook.default_db_url(out_dir)
     text = os.fspath(db_url)
     if "://" in text:
         return text
     return f"sqlite:///{Path(text).resolve()}"
-
-
-def _printable_url(db_url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
-
-        return make_url(db_url).render_as_string(hide_password=True)
-    except Exception:  # not even parseable: show it as given
-        return db_url
-
-
-def open_gradebook(db_url: str):
-    """nbgrader's gradebook at ``db_url`` (see :func:`grader.gradebook.open_gradebook`), or a one-line
-    GraderError naming the URL (password hidden) and the fix."""
-    try:
-        return gradebook.open_gradebook(db_url)
-    except Exception as exc:  # SQLAlchemy errors, a missing driver, an unreadable file, no alembic
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if len(reason) > 160:
-            reason = reason[:157] + "..."
-        fix = ("install alembic in this environment (nbgrader runs its executable to create a gradebook)"
-               if isinstance(exc, FileNotFoundError) and "alembic" in str(exc) else
-               "pass a SQLite file path in a writable folder, or another --db"
-               if db_url.startswith("sqlite") else
-               "check the URL (e.g. postgresql://user@host/course), that the server is up and that its "
-               "SQLAlchemy driver is installed, or pass a SQLite file path to --db")
-        raise GraderError(f"gradebook {_printable_url(db_url)}: cannot be opened ({type(exc).__name__}: "
-                          f"{reason}); fix: {fix}") from None
 
 
 def _read_source(config: AssignmentConfig) -> NotebookNode:
@@ -261,12 +228,12 @@ def _prepare_gradebook(config: AssignmentConfig, db_url: str) -> None:
     details = {}
     if config.late.deadline:
         details["duedate"] = nbgrader_utils.parse_utc(config.late.deadline)
-    with open_gradebook(db_url) as gb:
+    with gradebook.open_gradebook(db_url) as gb:
         assignment = gb.update_or_create_assignment(config.name, **details)
         # a notebook renamed since the last release: drop the old one unless students submitted it
         stale = [n.name for n in assignment.notebooks if n.name != notebook_id(config)]
         if stale and assignment.submissions:
-            raise GraderError(f"gradebook {_printable_url(db_url)}: assignment '{config.name}' has submissions for "
+            raise GraderError(f"gradebook {gradebook.printable_url(db_url)}: assignment '{config.name}' has submissions for "
                               f"notebook(s) {', '.join(stale)}; fix: keep the notebook's name "
                               f"({config.source_notebook}) or release under a new assignment name")
         for name in stale:
@@ -313,7 +280,7 @@ def release_assignment(config: AssignmentConfig, out_dir: Path = DEFAULT_OUT_DIR
                "correct the nbgrader cell metadata or the solution/hidden-test markers there")
         raise GraderError(f"{config.source_path}: nbgrader could not release it ({type(exc).__name__}: "
                           f"{reason}); fix: {fix}") from None
-    with open_gradebook(db_url) as gb:  # checks without a cell (ej1_normas) get their grade cell rows
+    with gradebook.open_gradebook(db_url) as gb:  # checks without a cell (ej1_normas) get their grade cell rows
         gradebook.ensure_structure(gb, config)
 
     leaks = _find_leaks(nb)
@@ -323,7 +290,7 @@ def release_assignment(config: AssignmentConfig, out_dir: Path = DEFAULT_OUT_DIR
                           "a solution or hidden-test region of a graded cell")
     _write_atomic(nb, target)
     locked = [_nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_utils.is_locked(c)]
-    log.info("released %s to %s (gradebook %s)", config.name, target, _printable_url(db_url))
+    log.info("released %s to %s (gradebook %s)", config.name, target, gradebook.printable_url(db_url))
     return ReleaseResult(config.name, target, db_url, graded_cells(nb), locked)
 
 
@@ -369,7 +336,7 @@ def _add_missing_cells(nb: NotebookNode, config: AssignmentConfig, db_url: str, 
     cell (the grader's rows for checks without a cell). Each cell is still built by nbgrader's
     ``missing_cell_transform``.
     """
-    with open_gradebook(db_url) as gb:
+    with gradebook.open_gradebook(db_url) as gb:
         row = gb.find_notebook(notebook_id(config), config.name)
         sources = {cell.name: cell for cell in row.source_cells}
         max_scores = {cell.name: cell.max_score for cell in row.grade_cells}
@@ -418,13 +385,13 @@ def restore_locked_cells(nb: NotebookNode, config: AssignmentConfig, db_url: str
     ``nbgrader autograde`` executes (the hidden tests back in their cells).
     """
     db_url = resolve_db_url(db_url, DEFAULT_OUT_DIR)
-    with open_gradebook(db_url) as gb:
+    with gradebook.open_gradebook(db_url) as gb:
         try:
             gb.find_notebook(notebook_id(config), config.name)
         except MissingEntry:
-            raise GraderError(f"gradebook {_printable_url(db_url)}: no notebook '{notebook_id(config)}' of "
+            raise GraderError(f"gradebook {gradebook.printable_url(db_url)}: no notebook '{notebook_id(config)}' of "
                               f"assignment '{config.name}'; fix: run 'grader release {config.name} --db "
-                              f"{_printable_url(db_url)}' first") from None
+                              f"{gradebook.printable_url(db_url)}' first") from None
 
     cfg = Config()
     cfg.OverwriteCells.missing_cell_notification = STUBS.get(config.language, STUBS["en"])["missing"]
