@@ -27,7 +27,7 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -127,8 +127,10 @@ def gpus() -> list[dict[str, str]]:
             for line in out.splitlines() if line.strip()]
 
 
-def environment() -> dict[str, Any]:
-    """Device, versions, command, date and load: what a results file must say about its run."""
+def environment(module: str | None = None, argv: list[str] | None = None) -> dict[str, Any]:
+    """Device, versions, command, date and load: what a results file must say about its run.
+
+    ``module`` and ``argv``: the benchmark's module and arguments (default: this process's)."""
     try:
         cpus = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
@@ -137,7 +139,7 @@ def environment() -> dict[str, Any]:
     dists = ("keras", "tensorflow-cpu", "tensorflow", "jax", "jaxlib", "numpy", "scikit-learn", "scikit-image",
              "nbgrader", "nbclient", "nbconvert", "ipykernel", "jupyter-client", "dask", "distributed")
     return {
-        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
         "cpu": _cpu_model(),
         "cpus": cpus,
@@ -150,7 +152,8 @@ def environment() -> dict[str, Any]:
         "bubblewrap": _run_quiet(["bwrap", "--version"]) or None,
         "git_head": _run_quiet(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]) or None,
         "git_modified": [line[3:] for line in dirty],
-        "command": " ".join([Path(sys.executable).name, "-m", _module_name(), *sys.argv[1:]]),
+        "command": " ".join([Path(sys.executable).name, "-m", module or _module_name(),
+                             *(sys.argv[1:] if argv is None else [str(a) for a in argv])]),
     }
 
 
@@ -293,8 +296,8 @@ def cell_span_s(notebook: Path) -> float | None:
         start = timing.get("iopub.execute_input") or timing.get("shell.execute_reply.started")
         end = timing.get("shell.execute_reply")
         if start and end:
-            starts.append(datetime.fromisoformat(start.replace("Z", "+00:00")))
-            ends.append(datetime.fromisoformat(end.replace("Z", "+00:00")))
+            starts.append(datetime.fromisoformat(start))
+            ends.append(datetime.fromisoformat(end))
     if not starts:
         return None
     return round((max(ends) - min(starts)).total_seconds(), 2)
@@ -312,8 +315,8 @@ def cell_times(notebook: Path) -> list[list]:
         start = timing.get("iopub.execute_input") or timing.get("shell.execute_reply.started")
         end = timing.get("shell.execute_reply")
         if start and end:
-            seconds = (datetime.fromisoformat(end.replace("Z", "+00:00"))
-                       - datetime.fromisoformat(start.replace("Z", "+00:00"))).total_seconds()
+            seconds = (datetime.fromisoformat(end)
+                       - datetime.fromisoformat(start)).total_seconds()
             first = next((line for line in cell.source.splitlines() if line.strip()), "")[:50]
             rows.append([number, round(seconds, 2), first])
     return rows

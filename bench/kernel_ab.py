@@ -27,8 +27,21 @@ from typing import Any
 
 import nbformat
 
-from bench.common import (BIN, CELL_TIMEOUT_S, OFFLINE_STARTUP, bench_env, build_submissions, cell_span_s, cell_times,
-                          environment, loadavg, release, run_timed, summarize, write_json)
+from bench.common import (
+    BIN,
+    CELL_TIMEOUT_S,
+    OFFLINE_STARTUP,
+    bench_env,
+    build_submissions,
+    cell_span_s,
+    cell_times,
+    environment,
+    loadavg,
+    release,
+    run_timed,
+    summarize,
+    write_json,
+)
 
 STARTUP = {
     "bare": OFFLINE_STARTUP,
@@ -61,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     notebook = work / f"{student}.ipynb"
     nbformat.write(nb, notebook)
     extra = dict(item.split("=", 1) for item in options.env)
-    results: dict[str, Any] = {"benchmark": "kernel_ab", "environment": environment(),
+    results: dict[str, Any] = {"benchmark": "kernel_ab", "environment": environment("bench.kernel_ab", argv),
                                "options": {"kind": options.kind, "reps": options.reps, "variants": variants,
                                            "notebook": student, "env": extra}, "runs": []}
     for rep in range(1, options.reps + 1):

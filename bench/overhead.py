@@ -28,8 +28,22 @@ from typing import Any
 
 import nbformat
 
-from bench.common import (BIN, CELL_TIMEOUT_S, bench_env, build_submissions, cell_span_s, cell_times, environment, ipython_dir,
-                          loadavg, release, run_timed, summarize, tail, write_json)
+from bench.common import (
+    BIN,
+    CELL_TIMEOUT_S,
+    bench_env,
+    build_submissions,
+    cell_span_s,
+    cell_times,
+    environment,
+    ipython_dir,
+    loadavg,
+    release,
+    run_timed,
+    summarize,
+    tail,
+    write_json,
+)
 
 VARIANTS = ("bare", "ours", "ours-nosandbox")
 
@@ -127,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     student, nb = build_submissions(released, options.kind, 1)[0]
     notebook = work / f"{student}.ipynb"
     nbformat.write(nb, notebook)
-    results: dict[str, Any] = {"benchmark": "overhead", "environment": environment(),
+    results: dict[str, Any] = {"benchmark": "overhead", "environment": environment("bench.overhead", argv),
                                "options": {"kind": options.kind, "reps": options.reps, "variants": variants,
                                            "notebook": student, "env": {k: v for k, v in extra.items()
                                                                         if k != "IPYTHONDIR"},

@@ -67,8 +67,8 @@ def throughput(name: str, data: dict) -> list[str]:
 def overhead(name: str, data: dict) -> list[str]:
     lines = [f"#### {name}: one {data['options']['kind']} notebook, {data['options']['reps']} repetition(s)", "",
              f"`{data['environment']['command']}`", "", _env_line(data["environment"]), "",
-             "| variant | median wall s | student cells s | startup s | prepare s | execute s (of which harness) | "
-             "score s | overhead vs bare |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             ("| variant | median wall s | student cells s | startup s | prepare s | execute s (of which harness) | "
+              "score s | overhead vs bare |"), "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for variant, stats in data.get("summary", {}).items():
         parts = stats.get("breakdown_median_s", {})
         over = (f"+{stats['overhead_s']} s = {stats['overhead_fraction_of_medians']:.0%}"
@@ -87,8 +87,8 @@ def selfcheck(name: str, data: dict) -> list[str]:
     m = data["measurement"]
     lines = [f"#### {name}: {m['reps']} calls after the first (Keras backend {m['keras_backend']})", "",
              f"`{data['environment']['command']}`", "", _env_line(data["environment"]), "",
-             f"`from grader import check`: {m['grader_import_s'] * 1000:.1f} ms (Keras imported before: "
-             f"{m['keras_import_s']} s)", "",
+             (f"`from grader import check`: {m['grader_import_s'] * 1000:.1f} ms (Keras imported before: "
+              f"{m['keras_import_s']} s)"), "",
              "| part | first call s | median ms | p95 ms | max ms |", "| --- | --- | --- | --- | --- |"]
     for part, stats in m["parts"].items():
         after = stats["after_first_s"]
@@ -97,12 +97,23 @@ def selfcheck(name: str, data: dict) -> list[str]:
     return lines
 
 
+def kernel_ab(name: str, data: dict) -> list[str]:
+    lines = [f"#### {name}: student cells of one {data['options']['kind']} notebook per kernel setting", "",
+             f"`{data['environment']['command']}`", "", _env_line(data["environment"]), "",
+             "| variant | student cells s per rep | median s |", "| --- | --- | --- |"]
+    for variant, stats in data.get("summary", {}).items():
+        spans = [str(r["cell_span_s"]) for r in data["runs"] if r["variant"] == variant]
+        lines.append(f"| {variant} | {', '.join(spans)} | {stats.get('median', '')} |")
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     root = Path((argv or sys.argv[1:] or [str(RESULTS)])[0])
     out = []
     for path in sorted(root.rglob("*.json")):
         data = json.loads(path.read_text(encoding="utf-8"))
-        render = {"throughput": throughput, "overhead": overhead, "selfcheck": selfcheck}.get(data.get("benchmark"))
+        render = {"throughput": throughput, "overhead": overhead, "selfcheck": selfcheck,
+                  "kernel_ab": kernel_ab}.get(data.get("benchmark"))
         if render:
             out += render(str(path.relative_to(root)), data) + [""]
     print("\n".join(out))

@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     measurement = measure(options.reps, tuple(p for p in options.parts.split(",") if p))
     from bench.common import environment, loadavg, write_json
 
-    result = {"benchmark": "selfcheck", "environment": environment(), "measurement": measurement}
+    result = {"benchmark": "selfcheck", "environment": environment("bench.selfcheck_latency", argv),
+              "measurement": measurement}
     result["environment"]["loadavg_end"] = loadavg()
     if options.out:
         write_json(options.out, result)

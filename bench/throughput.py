@@ -28,9 +28,26 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import (ASSIGNMENT, BIN, CELL_TIMEOUT_S, NOTEBOOK, bench_env, build_submissions, cell_span_s, cell_times,
-                          environment, ipython_dir, loadavg, release, retarget_course, run_timed, summarize, tail,
-                          write_course, write_json)
+from bench.common import (
+    ASSIGNMENT,
+    BIN,
+    CELL_TIMEOUT_S,
+    NOTEBOOK,
+    bench_env,
+    build_submissions,
+    cell_span_s,
+    cell_times,
+    environment,
+    ipython_dir,
+    loadavg,
+    release,
+    retarget_course,
+    run_timed,
+    summarize,
+    tail,
+    write_course,
+    write_json,
+)
 
 SYSTEMS = ("ours", "nbgrader", "nbconvert")
 _OURS_J = re.compile(r"^ours-j(\d+)$")
@@ -91,7 +108,7 @@ def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sa
 
 
 def _nbgrader(work: Path, tag: str, setup: dict, env: dict[str, str]) -> dict[str, Any]:
-    from nbgrader.api import Gradebook
+    from nbgrader.api import Gradebook, MissingEntry
 
     course = work / tag
     shutil.copytree(setup["course"], course)
@@ -105,7 +122,7 @@ def _nbgrader(work: Path, tag: str, setup: dict, env: dict[str, str]) -> dict[st
                 submission = gradebook.find_submission(ASSIGNMENT, student)
                 students[student] = {"score": round(submission.score, 4), "max_score": submission.max_score,
                                      "cell_span_s": cell_span_s(course / "autograded" / student / ASSIGNMENT / NOTEBOOK)}
-            except Exception as exc:  # not graded: nbgrader failed on it
+            except MissingEntry as exc:  # not graded: nbgrader failed on it
                 students[student] = {"error": f"{type(exc).__name__}: {exc}"[:200]}
     run["students"] = students
     run["log_tail"] = tail(run["log"]) if run["rc"] else ""
@@ -210,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     extra["IPYTHONDIR"] = str(ipython_dir(work / "ipython"))  # offline datasets for nbgrader/nbconvert kernels
     env = bench_env(extra)
 
-    results: dict[str, Any] = {"benchmark": "throughput", "environment": environment(),
+    results: dict[str, Any] = {"benchmark": "throughput", "environment": environment("bench.throughput", argv),
                                "options": {"kind": options.kind, "n": options.n, "rounds": options.rounds,
                                            "systems": systems, "workers": options.workers,
                                            "jobs_per_gpu": options.jobs_per_gpu, "sandbox": options.sandbox,

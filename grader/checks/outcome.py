@@ -16,6 +16,9 @@ class CheckOutcome:
     def passed(self) -> bool:
         return self.fraction >= 1.0
 
+    def _ipython_display_(self) -> None:
+        """Shown as the last expression of a cell (``check(...)``): the table was already printed."""
+
 
 def linear_credit(value: float, zero_at: float, full_at: float) -> float:
     """0 at or below ``zero_at``, 1 at or above ``full_at``, linear in between."""
