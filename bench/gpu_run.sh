@@ -8,6 +8,7 @@
 #   batch N SYS  throughput of N real notebooks through the comma-separated systems SYS (one round),
 #                e.g. `batch 3 nbconvert,ours-j3` (ours-jJ: `grader autograde` with J jobs on the GPU)
 #   overhead VAR one real notebook through the comma-separated variants VAR of bench/overhead.py
+#   kernel_ab VAR  the student cells of one real notebook under each kernel setting VAR (bench/kernel_ab.py)
 # Results go to $OUT (the device tool brings them back). Keras runs on JAX: no TensorFlow wheel can travel.
 set -uo pipefail
 OUT=${OUT:-/tmp/out}
@@ -82,6 +83,11 @@ overhead() {  # overhead VARIANTS (e.g. bare,ours,ours-nosandbox): one real note
     --out "$OUT/overhead_gpu_$(echo "$1" | tr , _).json"
 }
 
+kernel_ab() {  # kernel_ab VARIANTS (e.g. bare,prealloc-off,memfrac10): bare kernels, one rep each
+  timeout "${AB_TIMEOUT:-470}" "$PY" -m bench.kernel_ab --kind full --reps 1 --variants "$1" \
+    --env KERAS_BACKEND=jax --env CUDA_VISIBLE_DEVICES=0 --out "$OUT/kernel_ab_gpu.json"
+}
+
 step=${1:-}
 shift || true
 case "$step" in
@@ -90,5 +96,6 @@ case "$step" in
   selfcheck) selfcheck ;;
   batch) batch "$@" ;;
   overhead) overhead "$@" ;;
-  *) echo "usage: $0 setup|smoke|selfcheck|batch N SYSTEMS|overhead VARIANTS" >&2; exit 2 ;;
+  kernel_ab) kernel_ab "$@" ;;
+  *) echo "usage: $0 setup|smoke|selfcheck|batch N SYSTEMS|overhead VARIANTS|kernel_ab VARIANTS" >&2; exit 2 ;;
 esac

@@ -10,7 +10,9 @@ is compared (nbclient's timing metadata), not the process's wall time.
 - ``determinism``: plus ``tf.config.experimental.enable_op_determinism()`` at startup (prepare_kernel
   does this on CPU under TensorFlow);
 - ``preamble``: the grader's whole preamble, ``prepare_kernel(seed)``, with ``MALLOC_ARENA_MAX=4``;
-- ``prealloc-off``: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (set for GPU jobs; matters under JAX on a GPU).
+- ``prealloc-off``: ``XLA_PYTHON_CLIENT_PREALLOCATE=false`` (JAX grows its GPU memory as needed);
+- ``memfrac10``: ``XLA_PYTHON_CLIENT_MEM_FRACTION=0.10`` (JAX preallocates a tenth of the GPU: room for
+  several jobs per GPU while keeping its preallocating allocator).
 
     .venv/bin/python -m bench.kernel_ab --reps 2 --variants bare,arena4,determinism,preamble \
         --out bench/results/cpu/kernel_ab.json
@@ -49,9 +51,11 @@ STARTUP = {
     "determinism": OFFLINE_STARTUP + "import tensorflow as _tf\n_tf.config.experimental.enable_op_determinism()\n",
     "preamble": "from grader.kernel_setup import prepare_kernel as _prepare\n_prepare(seed=12345)\n",
     "prealloc-off": OFFLINE_STARTUP,
+    "memfrac10": OFFLINE_STARTUP,
 }
 ENV = {"arena4": {"MALLOC_ARENA_MAX": "4"}, "preamble": {"MALLOC_ARENA_MAX": "4"},
-       "prealloc-off": {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"}}
+       "prealloc-off": {"XLA_PYTHON_CLIENT_PREALLOCATE": "false"},
+       "memfrac10": {"XLA_PYTHON_CLIENT_MEM_FRACTION": "0.10"}}
 
 
 def main(argv: list[str] | None = None) -> int:

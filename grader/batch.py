@@ -10,8 +10,9 @@ finished student and grades each unfinished submission once. ``force`` regrades 
 regrades just those.
 
 ``grade_fn`` is called as ``grade_fn(notebook, config, student=, workdir=, sandbox=, env=)`` plus
-``db_url``, ``late_penalty`` and ``extra_files`` when its signature takes them (the pipeline does: it
-restores locked cells from the gradebook and applies the "only the notebook" rule); the batch sets
+``db_url``, ``late_penalty``, ``extra_files`` and ``scorer`` when its signature takes them (the pipeline
+does: it restores locked cells from the gradebook, applies the "only the notebook" rule and scores with
+the worker's long-lived scoring process, see :class:`ScoringServers`); the batch sets
 ``late_penalty`` on the returned result from collect's late policy in any case.
 
 Outcome of a submission in the live counts and the summary:
@@ -64,12 +65,15 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from distributed.diagnostics.plugin import WorkerPlugin
+
 from grader import __version__
 from grader.collect import INVALID_NOTEBOOK, MISSING_NOTEBOOK, MULTIPLE_NOTEBOOKS, TOO_LATE, Submission, load_submissions
 from grader.config import AssignmentConfig
 from grader.errors import GraderError
 from grader.gradebook import GradebookRecorder, finished_students
 from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
+from grader.scoring import ScoringServer
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +149,39 @@ def _worker_device(use_gpu: bool) -> str:
 
 # ----------------------------------------------------------------------------------- on a worker
 
+class ScoringServers(WorkerPlugin):
+    """One :class:`~grader.scoring.ScoringServer` per worker process (and per sandbox setting and
+    limits), started with the worker's first submission and closed with the worker: the scoring
+    process's imports are paid once per worker instead of once per submission."""
+
+    name = "grader-scoring"
+
+    def setup(self, worker) -> None:
+        self.folder = Path(worker.local_directory) / self.name
+        self.servers: dict[tuple[str, bool], ScoringServer] = {}
+
+    def server(self, limits, sandboxed: bool) -> ScoringServer:
+        key = (limits.model_dump_json(), sandboxed)
+        if key not in self.servers:
+            self.servers[key] = ScoringServer(self.folder / str(len(self.servers)), limits, sandboxed=sandboxed)
+        return self.servers[key]
+
+    def teardown(self, worker) -> None:
+        for server in self.servers.values():
+            server.close()
+
+
+def _worker_scorer(limits, sandboxed: bool) -> ScoringServer | None:
+    """This worker's scoring server, when the batch registered :class:`ScoringServers`."""
+    from distributed import get_worker
+
+    try:
+        plugin = get_worker().plugins.get(ScoringServers.name)
+    except ValueError:  # not on a Dask worker
+        return None
+    return plugin.server(limits, sandboxed) if isinstance(plugin, ScoringServers) else None
+
+
 def _accepted(fn: Callable, extras: dict[str, Any]) -> dict[str, Any]:
     """The optional keyword arguments ``fn`` takes (the pipeline takes db_url, late_penalty, extra_files;
     a minimal grade_fn need not)."""
@@ -169,6 +206,7 @@ def _grade_task(notebook: str, config_data: dict, folder: str, student: str, wor
         if work.exists():  # left over by a killed run: start clean
             shutil.rmtree(work)
         work.mkdir(parents=True)
+        extras = {**extras, "scorer": _worker_scorer(config.limits, sandbox)}
         result = grade_fn(Path(notebook), config, student=student, workdir=work, sandbox=sandbox,
                           env={"CUDA_VISIBLE_DEVICES": device}, **_accepted(grade_fn, extras))
         return {"ok": True, "result": result.to_dict(), "device": device or "cpu", "host": socket.gethostname()}
@@ -352,6 +390,7 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
 
     config_data = config.model_dump(mode="json")
     try:
+        client.register_plugin(ScoringServers())
         futures = {}
         for submission in gradable:
             future = client.submit(

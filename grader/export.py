@@ -3,11 +3,12 @@
 The grader passes the notebook's namespace explicitly (the epilogue cell calls
 ``export_artifacts(globals(), ...)``); nothing here walks stack frames. What is written:
 
-- ``<name>.keras`` (Keras' zip format, no pickle), ``<name>.summary.json`` (:func:`grader.probe.summarize`)
-  and ``<name>.outputs.npy`` (the model applied to its held-out inputs) for each Keras model;
+- ``<name>.keras`` (Keras' zip format, no pickle) and ``<name>.summary.json`` (:func:`grader.probe.summarize`)
+  for each Keras model, plus ``<name>.outputs.npy`` (the model applied to its held-out inputs) only
+  for a model the scorer cannot rebuild by itself (a subclass, a custom layer): the scorer predicts
+  with every model it can load, so the kernel does not predict twice;
 - ``<name>.features.npy`` for a feature function applied to its held-out inputs;
-- ``<name>.skops`` and ``<name>.outputs.npy`` for a scikit-learn estimator (predicting on the
-  features of the function the contract lists before it);
+- ``<name>.skops`` for a scikit-learn estimator (the scorer predicts on the function's features);
 - ``<name>.history.json`` for a Keras History (or its ``.history`` dict);
 - ``manifest.json``: per name, ``{"status": "exported" | "missing" | "invalid" | "failed", "reason"}``.
 
@@ -57,6 +58,16 @@ def _history_dict(obj) -> dict[str, list[float | None]]:
     return {str(k): [_json_number(v) for v in values] for k, values in history.items()}
 
 
+def rebuildable_by_scorer(model) -> bool:
+    """A Sequential or functional model made of Keras' own layers: the scorer loads it from the
+    ``.keras`` file with ``safe_mode`` (or refuses its Lambda layers) and never needs kernel outputs."""
+    def builtin(obj) -> bool:
+        return type(obj).__module__.startswith("keras.")
+
+    return (builtin(model) and type(model).__name__ in ("Sequential", "Functional")
+            and all(builtin(layer) for layer in model._flatten_layers(include_self=False)))
+
+
 def _export_keras_model(name: str, model, images: np.ndarray | None, out: Path) -> None:
     import keras
 
@@ -64,22 +75,19 @@ def _export_keras_model(name: str, model, images: np.ndarray | None, out: Path) 
 
     if not isinstance(model, keras.Model):
         raise TypeError(f"se esperaba un modelo de Keras, no {type(model).__name__}")
-    if images is not None:
+    if images is not None and not rebuildable_by_scorer(model):
         outputs = model.predict(_prepare_for_model(model, images), batch_size=PREDICT_BATCH, verbose=0)
         np.save(out / f"{name}.outputs.npy", np.asarray(outputs, dtype="float32"), allow_pickle=False)
     (out / f"{name}.summary.json").write_text(json.dumps(summarize(model)), encoding="utf-8")
     model.save(out / f"{name}.keras")
 
 
-def _export_estimator(name: str, estimator, features: np.ndarray | None, out: Path) -> None:
+def _export_estimator(name: str, estimator, out: Path) -> None:
     import skops.io
 
     if not hasattr(estimator, "predict"):
         raise TypeError(f"se esperaba un estimador de scikit-learn ajustado, no {type(estimator).__name__}")
     skops.io.dump(estimator, out / f"{name}.skops")
-    if features is not None:
-        predictions = np.asarray(estimator.predict(features))
-        np.save(out / f"{name}.outputs.npy", predictions.astype("int64"), allow_pickle=False)
 
 
 def export_artifacts(namespace: dict, out_dir: str, inputs_dir: str, contract: dict[str, str],
@@ -93,7 +101,6 @@ def export_artifacts(namespace: dict, out_dir: str, inputs_dir: str, contract: d
     out.mkdir(parents=True)
     held_out = {path.stem: np.load(path, allow_pickle=False) for path in inputs.glob("*.npy")}
     manifest: dict[str, dict] = {}
-    features: np.ndarray | None = None
     for name, kind in contract.items():
         # Written before each object: if one hangs until the time limit, the others still count.
         _write_manifest(out, manifest)
@@ -111,7 +118,7 @@ def export_artifacts(namespace: dict, out_dir: str, inputs_dir: str, contract: d
                 features = np.asarray(obj(images), dtype="float32").reshape(len(images), -1)
                 np.save(out / f"{name}.features.npy", features, allow_pickle=False)
             elif kind == "sklearn_estimator":
-                _export_estimator(name, obj, features, out)
+                _export_estimator(name, obj, out)
             elif kind == "history":
                 (out / f"{name}.history.json").write_text(json.dumps(_history_dict(obj)), encoding="utf-8")
             manifest[name] = {"status": "exported", "reason": ""}

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import ast
 import json
-import os
 import re
 import shutil
-import subprocess
-import sys
 import time
 from dataclasses import asdict
 from datetime import datetime, timezone
@@ -30,6 +27,7 @@ from grader.errors import GraderError, InvalidSubmissionError
 from grader.heldout import build_heldout
 from grader.records import (CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
                             write_json_atomic)
+from grader.scoring import ScoringServer
 
 ARTIFACTS = ".grader-artifacts"
 # Folders programs create in HOME on their own; anything else new in the scratch folder was written
@@ -156,19 +154,6 @@ def _result(student, config, checks, execution, timing, late_penalty: float = 0.
                        grader_version=__version__, late_penalty=late_penalty, timing=timing)
 
 
-def _scoring_command(config: AssignmentConfig, work: dict[str, Path], sandboxed: bool) -> list[str]:
-    command = [sys.executable, "-m", "grader.score", "--artifacts", str(work["artifacts"]),
-               "--inputs", str(work["inputs"]), "--answers", str(work["answers"]), "--job", str(work["job"]),
-               "--out", str(work["scoring"] / "checks.json"), "--lang", config.language]
-    if not sandboxed:
-        return command
-    from grader.sandbox import SandboxPolicy, wrap_command
-
-    policy = SandboxPolicy(scratch=work["scoring"], limits=config.limits,
-                           ro_binds=(work["artifacts"], work["inputs"], work["answers"], work["job"]))
-    return wrap_command(command, policy)
-
-
 def regular_files_copy(exported: Path, scored: Path) -> Path:
     """What the scoring process reads: a fresh folder with copies of the regular files the kernel left.
 
@@ -194,23 +179,14 @@ def write_scoring_job(job: Path, config: AssignmentConfig, facts: SubmissionFact
     write_json_atomic(job / "facts.json", asdict(facts))
 
 
-def run_scoring(config: AssignmentConfig, work: dict[str, Path], sandboxed: bool) -> list[CheckResult]:
-    """The scoring process: separate, sandboxed like the kernel but without the student's scratch."""
-    command = _scoring_command(config, work, sandboxed)
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}
-    completed = subprocess.run(command, capture_output=True, text=True, env=env, stdin=subprocess.DEVNULL,
-                               timeout=config.limits.total_timeout_s)
-    out = work["scoring"] / "checks.json"
-    if completed.returncode != 0 or not out.is_file():
-        tail = (completed.stderr or completed.stdout).strip().splitlines()[-15:]
-        raise GraderError(f"scoring process failed (exit {completed.returncode}): " + " / ".join(tail))
-    return [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in json.loads(out.read_text("utf-8"))]
-
-
 def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, workdir: Path,
                      sandbox: bool = True, env: dict[str, str] | None = None, db_url: str | None = None,
-                     late_penalty: float = 0.0, extra_files: list[str] | None = None) -> GradeResult:
-    """Grade one notebook; write ``workdir/result.json`` and ``workdir/executed.ipynb``; return the result."""
+                     late_penalty: float = 0.0, extra_files: list[str] | None = None,
+                     scorer: ScoringServer | None = None) -> GradeResult:
+    """Grade one notebook; write ``workdir/result.json`` and ``workdir/executed.ipynb``; return the result.
+
+    ``scorer``: a running scoring process to reuse (a batch keeps one per worker); without it, one is
+    started for this notebook and closed after it. Its sandbox setting must match ``sandbox``."""
     from grader.execute import execute_notebook
     from grader.release import restore_locked_cells
 
@@ -219,9 +195,9 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     if workdir.exists():
         shutil.rmtree(workdir)  # a re-grade starts clean: nothing from an earlier attempt is reused
     work = {"scratch": workdir / "scratch", "inputs": workdir / "inputs", "answers": workdir / "answers",
-            "runtime": workdir / "runtime", "scoring": workdir / "scoring", "job": workdir / "job"}
+            "runtime": workdir / "runtime", "job": workdir / "job"}
     work["artifacts"] = work["scratch"] / ARTIFACTS
-    for key in ("scratch", "runtime", "scoring"):
+    for key in ("scratch", "runtime"):
         work[key].mkdir(parents=True)
     try:
         nb, notes = read_submission(notebook)
@@ -262,7 +238,13 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     work["artifacts"] = regular_files_copy(work["artifacts"], workdir / "artifacts")
     write_scoring_job(work["job"], config, facts)
     scoring_started = time.perf_counter()
-    checks = run_scoring(config, work, sandboxed=sandbox)
+    if scorer is None:
+        with ScoringServer(workdir, config.limits, sandboxed=sandbox) as own_scorer:
+            checks = own_scorer.score(work, config.language)
+    else:
+        if scorer.sandboxed != sandbox:
+            raise GraderError("the scoring process's sandbox setting differs from the submission's")
+        checks = scorer.score(work, config.language)
     timing["score_s"] = round(time.perf_counter() - scoring_started, 2)
     timing["total_s"] = round(time.perf_counter() - started, 2)
     result = _result(student, config, checks, record, timing, late_penalty)

@@ -11,7 +11,8 @@ configuration. This module runs them with a plugin that provides the fixtures th
 - ``config``, ``specs``, ``lang``, ``bounds`` (a check's (zero_at, full_at) thresholds);
 - ``credit``: records a test's :class:`~grader.checks.CheckOutcome` as that check's result.
 
-Results leave this process as JSON (``checks.json``), never pickle.
+The process is a small server (:func:`serve`, started by :class:`grader.scoring.ScoringServer`): it
+imports once and scores each submission in a fresh fork. Results leave it as JSON lines, never pickle.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ import importlib
 import io
 import json
 import os
+import shutil
+import signal
 import sys
 import zipfile
 from dataclasses import asdict, dataclass
@@ -36,7 +39,7 @@ from grader.checks.messages import message
 from grader.checks.rules import SubmissionFacts
 from grader.config import AssignmentConfig
 from grader.heldout import load_answers
-from grader.records import CheckResult, CheckStatus, write_json_atomic
+from grader.records import CheckResult, CheckStatus
 from grader.specs import load_specs
 
 # Modules whose classes (and numpy's ufuncs) a student's estimator may be made of. Functions are never
@@ -81,6 +84,7 @@ class Artifacts:
         manifest = self.folder / "manifest.json"
         self.manifest: dict = json.loads(manifest.read_text(encoding="utf-8")) if manifest.is_file() else {}
         self._models: dict[str, object] = {}
+        self._outputs: dict[str, tuple[np.ndarray, bool]] = {}  # two checks may read one model's outputs
 
     def require(self, name: str) -> None:
         entry = self.manifest.get(name)
@@ -129,6 +133,11 @@ class Artifacts:
 
     def outputs(self, name: str) -> tuple[np.ndarray, bool]:
         """(outputs on the held-out inputs, verified): recomputed here from the loaded model when possible."""
+        if name not in self._outputs:
+            self._outputs[name] = self._compute_outputs(name)
+        return self._outputs[name]
+
+    def _compute_outputs(self, name: str) -> tuple[np.ndarray, bool]:
         kind = self.config.contract[name]
         if kind == "keras_model" and self.model_verified(name):
             from grader.export import PREDICT_BATCH, _prepare_for_model
@@ -305,17 +314,115 @@ def score(paths: ScoringPaths, lang: str | None = None) -> list[CheckResult]:
     return plugin.results()
 
 
+MAX_REPLY_BYTES = 64 * 2**20
+
+
+def _preload() -> None:
+    """Import everything scoring uses, once, before the first fork (no TensorFlow op runs here:
+    its thread pools start with the first op, and a fork must not copy threads)."""
+    import _pytest.config
+
+    for plugin in _pytest.config.default_plugins:
+        importlib.import_module(f"_pytest.{plugin}")
+    for module in ("keras", "skops.io", "sklearn.pipeline", "sklearn.svm", "sklearn.preprocessing",
+                   "grader.checks.accuracy", "grader.checks.architecture", "grader.checks.denoising",
+                   "grader.checks.rules", "grader.probe", "grader.export"):
+        importlib.import_module(module)
+
+
+def _forbid_tracing() -> None:
+    """Not dumpable: no process of the sandbox's uid may ptrace this one or open its /proc/<pid>/fd
+    (the host's pipe); forked children inherit it, so one job cannot reach the channel of another."""
+    import ctypes
+
+    PR_SET_DUMPABLE = 4
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+
+
+def _child_scores(request: dict, reply_fd: int) -> None:
+    """In the forked child: score one submission, write the reply to ``reply_fd``, never return."""
+    status = 0
+    try:
+        os.setpgid(0, 0)  # its own process group: whatever it starts dies with it
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, 0)
+        os.dup2(devnull, 1)  # the host's channel is the parent's stdout: C-level prints must not reach it
+        paths = ScoringPaths(*(Path(request[key]) for key in ("artifacts", "inputs", "answers", "job")))
+        reply = {"checks": [asdict(r) for r in score(paths, request.get("lang"))]}
+    except BaseException as exc:  # reported to the host, which fails this submission only
+        reply = {"error": _short(exc, 2000)}
+        status = 1
+    try:
+        data = json.dumps(reply).encode("utf-8")
+        with os.fdopen(reply_fd, "wb") as channel:
+            channel.write(data)
+    finally:
+        os._exit(status)
+
+
+def _score_in_fork(request: dict) -> dict:
+    read_fd, write_fd = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.close(read_fd)
+        _child_scores(request, write_fd)
+    os.close(write_fd)
+    with os.fdopen(read_fd, "rb") as channel:
+        data = channel.read(MAX_REPLY_BYTES + 1)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if len(data) > MAX_REPLY_BYTES:
+            os.killpg(pid, signal.SIGKILL)  # still writing: it would never exit
+    _, status = os.waitpid(pid, 0)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, signal.SIGKILL)  # anything the child left running
+    if len(data) > MAX_REPLY_BYTES:
+        return {"error": "the scoring child's reply is too large"}
+    if os.WIFSIGNALED(status):
+        return {"error": f"the scoring child was killed by signal {os.WTERMSIG(status)} (memory or CPU limit?)"}
+    try:
+        reply = json.loads(data)
+    except ValueError:
+        return {"error": f"the scoring child exited with status {os.WEXITSTATUS(status)} without a reply"}
+    return reply if isinstance(reply, dict) else {"error": "the scoring child's reply is not an object"}
+
+
+def _wipe(folders: list[Path]) -> None:
+    """Empty the writable folders between jobs: nothing one job writes is there for the next."""
+    for folder in folders:
+        for entry in folder.iterdir() if folder.is_dir() else ():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def serve(wipe: list[Path]) -> int:
+    """Score one submission per JSON line on stdin, answering one JSON line on stdout.
+
+    Imports are paid once; each submission is scored in a fresh fork of this process, so no state
+    (loaded models, Keras' name counters, anything a crafted artifact might do to the loader) passes
+    from one submission to the next. Requests: ``{"id", "artifacts", "inputs", "answers", "job",
+    "lang"}``; replies: ``{"id", "checks": [...]}`` or ``{"id", "error": "..."}``.
+    """
+    _preload()
+    _forbid_tracing()
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:
+        request = json.loads(line)
+        reply = _score_in_fork(request)
+        _wipe(wipe)
+        print(json.dumps({"id": request.get("id"), **reply}), flush=True)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Score one executed submission (run by the grader).")
-    for folder in ("artifacts", "inputs", "answers", "job"):
-        parser.add_argument(f"--{folder}", type=Path, required=True)
-    parser.add_argument("--out", type=Path, required=True, help="where to write the results as JSON")
-    parser.add_argument("--lang", choices=("es", "en"))
+    parser = argparse.ArgumentParser(description="The grader's scoring process (started by grader.scoring).")
+    parser.add_argument("command", choices=("serve",))
+    parser.add_argument("--wipe", type=Path, action="append", default=[],
+                        help="a writable folder to empty after every submission (repeatable)")
     options = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    paths = ScoringPaths(options.artifacts, options.inputs, options.answers, options.job)
-    write_json_atomic(options.out, [asdict(r) for r in score(paths, options.lang)])
-    return 0
+    return serve(options.wipe)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,155 @@
+"""The grader's side of the scoring stage: a long-lived scoring process, started once and fed jobs.
+
+Scoring a submission (:mod:`grader.score`) needs Keras, scikit-learn, skops and pytest; importing them
+takes longer than most of the scoring itself. :class:`ScoringServer` starts ``python -m grader.score
+serve`` once (sandboxed like the student's kernel, but without the student's scratch folder), and for
+each submission copies what it needs into a staging folder the server can read, sends one JSON line
+and reads one back. The server scores every submission in a fresh fork of itself and empties its
+writable folders in between, so submissions stay as isolated as with a process each.
+
+A batch keeps one server per Dask worker (``grader.batch.ScoringServers``, a worker plugin); grading a single
+notebook starts one for that notebook. A server that dies or overruns the time limit is killed, the
+submission gets a grader error, and the next submission starts a fresh server.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import selectors
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from grader.config import Limits
+from grader.errors import GraderError
+from grader.records import CheckResult, CheckStatus
+
+SCORING_INPUTS = ("artifacts", "inputs", "answers", "job")
+LOG_TAIL_LINES = 15
+GRACEFUL_EXIT_S = 10
+
+
+class ScoringServer:
+    """One sandboxed scoring process. ``folder`` holds ``staged/`` (each job's inputs, read-only inside)
+    and ``scoring/`` (its HOME and working directory, emptied after every submission)."""
+
+    def __init__(self, folder: Path, limits: Limits, *, sandboxed: bool):
+        self.folder, self.limits, self.sandboxed = Path(folder), limits, sandboxed
+        self.jobs, self.home, self.log = self.folder / "staged", self.folder / "scoring", self.folder / "scoring.log"
+        self._process: subprocess.Popen | None = None
+        self._jobs_sent = 0
+
+    def __enter__(self) -> ScoringServer:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------------------- the process
+
+    def _command(self) -> list[str]:
+        command = [sys.executable, "-m", "grader.score", "serve"]
+        if not self.sandboxed:
+            return command  # never --wipe: HOME is the instructor's own
+        from grader.sandbox import SandboxPolicy, wrap_command
+
+        command += ["--wipe", str(self.home), "--wipe", "/tmp", "--wipe", "/dev/shm"]
+        return wrap_command(command, SandboxPolicy(scratch=self.home, limits=self.limits, ro_binds=(self.jobs,)))
+
+    def _start(self, deadline: float) -> subprocess.Popen:
+        for folder in (self.jobs, self.home):
+            folder.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}  # scoring runs on CPU
+        with open(self.log, "ab") as log:
+            process = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
+                                       env=env, start_new_session=True)
+        self._process = process
+        ready = self._read_line(deadline)
+        if ready != {"ready": True}:
+            raise self._failure(f"the scoring process did not start (it said {ready!r})")
+        return process
+
+    def _read_line(self, deadline: float) -> dict:
+        """One JSON object from the server; GraderError (and the server killed) on time-out or death."""
+        assert self._process is not None and self._process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self._process.stdout, selectors.EVENT_READ)
+            if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
+                raise self._failure(f"no answer from the scoring process within {self.limits.total_timeout_s} s")
+        line = self._process.stdout.readline()
+        if not line:
+            raise self._failure(f"the scoring process exited (status {self._process.wait()})")
+        try:
+            return json.loads(line)
+        except ValueError:
+            raise self._failure(f"the scoring process answered {line[:200]!r}") from None
+
+    def _failure(self, what: str) -> GraderError:
+        self.close(graceful=False)
+        tail = self.log.read_text("utf-8", "replace").strip().splitlines()[-LOG_TAIL_LINES:] if self.log.is_file() else []
+        return GraderError(" / ".join([what, *tail]))
+
+    def close(self, graceful: bool = True) -> None:
+        """Stop the server: at the end of its input it exits by itself; what is left after that (a hung
+        job) is killed with the whole process tree (bwrap gives the sandbox a session of its own, so
+        killing the process group would not reach it), and waited for."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        try:
+            tree = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+        except psutil.Error:
+            tree = []
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=GRACEFUL_EXIT_S if graceful else 0)
+        for member in tree:
+            with contextlib.suppress(psutil.Error):
+                member.kill()
+        psutil.wait_procs(tree, timeout=GRACEFUL_EXIT_S)
+        process.wait()
+        process.stdout.close()
+
+    # ------------------------------------------------------------------------------------ a job
+
+    def _stage(self, work: dict[str, Path]) -> Path:
+        """Copies of the job's folders where the server can read them (links stay links: the pipeline
+        gives regular files only, and the server never follows a link out of the staging folder)."""
+        self._jobs_sent += 1
+        stage = self.jobs / str(self._jobs_sent)
+        if stage.exists():
+            shutil.rmtree(stage)
+        for key in SCORING_INPUTS:
+            shutil.copytree(work[key], stage / key, symlinks=True)
+        return stage
+
+    def score(self, work: dict[str, Path], lang: str) -> list[CheckResult]:
+        """The checks of one submission: ``work`` names its artifacts, inputs, answers and job folders."""
+        deadline = time.monotonic() + self.limits.total_timeout_s
+        stage = self._stage(work)
+        try:
+            if self._process is None or self._process.poll() is not None:
+                self._start(deadline)
+            request = {"id": self._jobs_sent, "lang": lang, **{key: str(stage / key) for key in SCORING_INPUTS}}
+            assert self._process is not None and self._process.stdin is not None
+            try:
+                self._process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
+                self._process.stdin.flush()
+            except BrokenPipeError:
+                raise self._failure("the scoring process exited before the job was sent") from None
+            reply = self._read_line(deadline)
+        finally:
+            shutil.rmtree(stage, ignore_errors=True)
+        if reply.get("id") != request["id"]:
+            raise self._failure(f"the scoring process answered job {reply.get('id')!r}, not {request['id']}")
+        if "error" in reply:
+            raise GraderError(f"scoring failed: {reply['error']}")
+        return [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in reply["checks"]]
+
