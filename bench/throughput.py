@@ -5,6 +5,8 @@ Systems (``--systems``, comma-separated):
 - ``ours``: ``grader collect`` of the course's ``submitted/`` tree, then ``grader autograde --workers K``
   (embedded Dask LocalCluster, bubblewrap sandbox unless ``--no-sandbox``); both commands are timed.
 - ``ours-jN``: the same with ``--jobs-per-gpu N --workers N`` (N jobs share the one GPU).
+- ``ours-nocap``, ``ours-jN-nocap``: the same with ``--threads-per-job 0`` (each job's math libraries
+  may use every CPU, as before the grader shared them out).
 - ``nbgrader``: ``nbgrader autograde practica3 --create`` in the equivalent nbgrader course folder
   (gradebook made by ``nbgrader generate_assignment`` from the source notebook: hidden tests included).
 - ``nbconvert``: ``jupyter nbconvert --to notebook --execute --allow-errors`` of each notebook, one
@@ -50,7 +52,7 @@ from bench.common import (
 )
 
 SYSTEMS = ("ours", "nbgrader", "nbconvert")
-_OURS_J = re.compile(r"^ours-j(\d+)$")
+_OURS = re.compile(r"^ours(?:-j(\d+))?(-nocap)?$")
 
 
 def prepare(work: Path, kind: str, n: int, systems: list[str]) -> dict[str, Any]:
@@ -76,7 +78,7 @@ def prepare(work: Path, kind: str, n: int, systems: list[str]) -> dict[str, Any]
 
 
 def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sandbox: bool,
-          env: dict[str, str]) -> dict[str, Any]:
+          env: dict[str, str], cap_threads: bool = True) -> dict[str, Any]:
     run_dir = work / tag
     run_dir.mkdir(parents=True)
     shutil.copy2(setup["ours_gradebook"], run_dir / "gradebook.db")
@@ -87,6 +89,8 @@ def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sa
             "--export", run_dir / "grades"]
     if not sandbox:
         argv.append("--no-sandbox")
+    if not cap_threads:
+        argv += ["--threads-per-job", 0]
     grade = run_timed(argv, log=run_dir / "autograde.log", env=env)
     students = {}
     for student in setup["students"]:
@@ -158,11 +162,9 @@ def _error_outputs(executed: Path) -> int | None:
 
 def run_system(system: str, work: Path, tag: str, setup: dict, options: argparse.Namespace,
                env: dict[str, str]) -> dict[str, Any]:
-    if system == "ours":
-        return _ours(work, tag, setup, options.workers, options.jobs_per_gpu, options.sandbox, env)
-    if match := _OURS_J.match(system):
-        jobs = int(match[1])
-        return _ours(work, tag, setup, jobs, jobs, options.sandbox, env)
+    if match := _OURS.match(system):
+        workers, jobs_per_gpu = (int(match[1]),) * 2 if match[1] else (options.workers, options.jobs_per_gpu)
+        return _ours(work, tag, setup, workers, jobs_per_gpu, options.sandbox, env, cap_threads=not match[2])
     if system == "nbgrader":
         return _nbgrader(work, tag, setup, env)
     if system == "nbconvert":
@@ -186,7 +188,8 @@ def ratios(runs: list[dict], n: int, systems: list[str]) -> dict[str, Any]:
             summary["systems"][system] = {"wall_s": stats, "submissions_per_hour": round(n * 3600 / stats["median"], 1),
                                           "seconds_per_submission": round(stats["median"] / n, 2)}
     pairs = [(mine, other) for mine in systems if mine.startswith("ours") for other in systems
-             if not other.startswith("ours") or (_jobs(other) == 1 and _jobs(mine) > 1)]
+             if not other.startswith("ours") or (_jobs(other) == 1 and _jobs(mine) > 1)
+             or other == f"{mine}-nocap"]
     for mine, other in pairs:
         paired = [r[other] / r[mine] for r in by_round.values() if mine in r and other in r]
         if not paired:
@@ -199,8 +202,8 @@ def ratios(runs: list[dict], n: int, systems: list[str]) -> dict[str, Any]:
 
 
 def _jobs(system: str) -> int:
-    match = _OURS_J.match(system)
-    return int(match[1]) if match else 0
+    match = _OURS.match(system)
+    return int(match[1]) if match and match[1] else 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -219,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     systems = [s.strip() for s in options.systems.split(",") if s.strip()]
     for system in systems:
-        if system not in SYSTEMS and not _OURS_J.match(system):
+        if system not in SYSTEMS and not _OURS.match(system):
             parser.error(f"unknown system {system!r}")
     work = options.work or Path(tempfile.mkdtemp(prefix="grader-bench-"))
     work.mkdir(parents=True, exist_ok=True)

@@ -149,12 +149,30 @@ def _worker_device(use_gpu: bool) -> str:
 
 # ----------------------------------------------------------------------------------- on a worker
 
+def thread_caps(threads: int) -> dict[str, str]:
+    """Environment that keeps a job's math libraries (OpenMP, OpenBLAS, MKL, TensorFlow) to ``threads``
+    CPU threads: jobs sharing a machine then do not each start a thread per CPU and fight over them."""
+    if threads < 1:
+        return {}
+    value = str(threads)
+    return {name: value for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                                     "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
+
+
+def fair_share_threads(workers: int) -> int:
+    """This machine's usable CPUs divided among ``workers`` jobs (at least one thread each)."""
+    return max(1, len(os.sched_getaffinity(0)) // max(1, workers))
+
+
 class ScoringServers(WorkerPlugin):
     """One :class:`~grader.scoring.ScoringServer` per worker process (and per sandbox setting and
     limits), started with the worker's first submission and closed with the worker: the scoring
     process's imports are paid once per worker instead of once per submission."""
 
     name = "grader-scoring"
+
+    def __init__(self, env: dict[str, str] | None = None):
+        self.env = dict(env or {})
 
     def setup(self, worker) -> None:
         self.folder = Path(worker.local_directory) / self.name
@@ -163,7 +181,8 @@ class ScoringServers(WorkerPlugin):
     def server(self, limits, sandboxed: bool) -> ScoringServer:
         key = (limits.model_dump_json(), sandboxed)
         if key not in self.servers:
-            self.servers[key] = ScoringServer(self.folder / str(len(self.servers)), limits, sandboxed=sandboxed)
+            self.servers[key] = ScoringServer(self.folder / str(len(self.servers)), limits, sandboxed=sandboxed,
+                                              env=self.env)
         return self.servers[key]
 
     def teardown(self, worker) -> None:
@@ -195,7 +214,8 @@ def _accepted(fn: Callable, extras: dict[str, Any]) -> dict[str, Any]:
 
 
 def _grade_task(notebook: str, config_data: dict, folder: str, student: str, workdir: str, sandbox: bool,
-                grade_fn: GradeFn | None, use_gpu: bool, extras: dict[str, Any]) -> dict[str, Any]:
+                grade_fn: GradeFn | None, use_gpu: bool, extras: dict[str, Any],
+                job_env: dict[str, str]) -> dict[str, Any]:
     """Run one grading job on a Dask worker. Returns JSON-able data (never a Python object)."""
     device = _worker_device(use_gpu)
     try:
@@ -208,7 +228,7 @@ def _grade_task(notebook: str, config_data: dict, folder: str, student: str, wor
         work.mkdir(parents=True)
         extras = {**extras, "scorer": _worker_scorer(config.limits, sandbox)}
         result = grade_fn(Path(notebook), config, student=student, workdir=work, sandbox=sandbox,
-                          env={"CUDA_VISIBLE_DEVICES": device}, **_accepted(grade_fn, extras))
+                          env={**job_env, "CUDA_VISIBLE_DEVICES": device}, **_accepted(grade_fn, extras))
         return {"ok": True, "result": result.to_dict(), "device": device or "cpu", "host": socket.gethostname()}
     except Exception as exc:  # the batch goes on; the student gets an error result
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=20),
@@ -289,13 +309,16 @@ def _cluster_uses_gpu(client) -> bool:
 def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, workers: int,
               scheduler: str | None = None, force: bool = False, students: list[str] | None = None,
               jobs_per_gpu: int = 1, sandbox: bool = True, grade_fn: GradeFn | None = None,
-              workdir: Path | None = None, console=None, progress: bool = True) -> BatchSummary:
+              workdir: Path | None = None, console=None, progress: bool = True,
+              threads_per_job: int | None = None) -> BatchSummary:
     """Grade the submissions collected in ``submissions_dir`` into the gradebook at ``db_url``.
 
     ``workers``: worker processes of the embedded cluster (ignored with ``scheduler``, the address of a
     running Dask scheduler). ``students``: grade only these (even if finished). ``grade_fn``: defaults to
     ``grader.pipeline.grade_submission``; it must be importable on the workers. ``workdir``: per-student
-    scratch folders (default ``<submissions_dir>/../work``).
+    scratch folders (default ``<submissions_dir>/../work``). ``threads_per_job``: CPU threads for each
+    job's math libraries (:func:`thread_caps`); default: the CPUs shared among the embedded cluster's
+    workers, no limit with ``scheduler``; 0: no limit.
     """
     from rich.console import Console
 
@@ -354,7 +377,7 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
                 record(submission, result, FAILED, result.execution.message, manual_zero=True)
         if gradable:
             summary.device = _run_on_cluster(config, gradable, record, db_url=db_url, workers=workers,
-                                             scheduler=scheduler,
+                                             scheduler=scheduler, threads_per_job=threads_per_job,
                                              jobs_per_gpu=jobs_per_gpu, sandbox=sandbox, grade_fn=grade_fn,
                                              workdir=workdir, console=console)
     summary.wall_seconds = round(time.monotonic() - started, 2)
@@ -364,8 +387,8 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
 
 
 def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record: Callable, *, db_url: str, workers: int,
-                    scheduler: str | None, jobs_per_gpu: int, sandbox: bool, grade_fn: GradeFn | None,
-                    workdir: Path, console) -> str:
+                    scheduler: str | None, threads_per_job: int | None, jobs_per_gpu: int, sandbox: bool,
+                    grade_fn: GradeFn | None, workdir: Path, console) -> str:
     from distributed import Client, as_completed
 
     cluster = None
@@ -388,16 +411,19 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
     else:
         console.print(f"Dispositivo: {device}")
 
+    if threads_per_job is None:
+        threads_per_job = 0 if cluster is None else fair_share_threads(len(cluster.workers))
+    job_env = thread_caps(threads_per_job)
     config_data = config.model_dump(mode="json")
     try:
-        client.register_plugin(ScoringServers())
+        client.register_plugin(ScoringServers(job_env))
         futures = {}
         for submission in gradable:
             future = client.submit(
                 _grade_task, str(submission.notebook), config_data, str(config.folder), submission.student,
                 str(workdir / submission.student), sandbox, grade_fn, use_gpu,
                 {"db_url": db_url, "late_penalty": submission.late_penalty,
-                 "extra_files": list(submission.extra_files)},
+                 "extra_files": list(submission.extra_files)}, job_env,
                 key=f"grade-{config.name}-{submission.student}-{uuid.uuid4().hex[:8]}", pure=False,
                 resources={GPU_RESOURCE: 1} if use_gpu else None)
             futures[future] = submission

@@ -39,8 +39,8 @@ class ScoringServer:
     """One sandboxed scoring process. ``folder`` holds ``staged/`` (each job's inputs, read-only inside)
     and ``scoring/`` (its HOME and working directory, emptied after every submission)."""
 
-    def __init__(self, folder: Path, limits: Limits, *, sandboxed: bool):
-        self.folder, self.limits, self.sandboxed = Path(folder), limits, sandboxed
+    def __init__(self, folder: Path, limits: Limits, *, sandboxed: bool, env: dict[str, str] | None = None):
+        self.folder, self.limits, self.sandboxed, self.env = Path(folder), limits, sandboxed, dict(env or {})
         self.jobs, self.home, self.log = self.folder / "staged", self.folder / "scoring", self.folder / "scoring.log"
         self._process: subprocess.Popen | None = None
         self._jobs_sent = 0
@@ -65,7 +65,7 @@ class ScoringServer:
     def _start(self, deadline: float) -> subprocess.Popen:
         for folder in (self.jobs, self.home):
             folder.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}  # scoring runs on CPU
+        env = {**os.environ, **self.env, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}  # on CPU
         with open(self.log, "ab") as log:
             process = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
                                        env=env, start_new_session=True)

@@ -25,7 +25,7 @@ from pathlib import Path
 import pytest
 
 from grader.config import load_assignment
-from grader.batch import FAILED, PASSED, autograde, detect_gpus, parse_nvidia_smi
+from grader.batch import FAILED, PASSED, autograde, detect_gpus, parse_nvidia_smi, thread_caps
 from grader.collect import (LATE, MISSING_NOTEBOOK, OK, TOO_LATE, Submission, write_submissions)
 from grader.gradebook import finished_students, load_results, open_gradebook
 from grader.records import CheckResult, ExecutionRecord, ExecutionStatus, GradeResult
@@ -33,6 +33,7 @@ from grader.records import CheckResult, ExecutionRecord, ExecutionStatus, GradeR
 ROOT = Path(__file__).resolve().parent.parent
 CALLS_ENV = "GRADER_TEST_CALLS"
 SLEEP_ENV = "GRADER_TEST_SLEEP"
+THREADS_ENV = "GRADER_TEST_THREADS"
 
 
 def fake_grade(notebook: Path, config, *, student: str, workdir: Path, sandbox: bool = True,
@@ -54,6 +55,9 @@ def fake_grade(notebook: Path, config, *, student: str, workdir: Path, sandbox: 
     calls = os.environ.get(CALLS_ENV)
     if calls:
         (Path(calls) / f"{student}.{invocation}").write_text(device)
+    threads = os.environ.get(THREADS_ENV)
+    if threads:
+        (Path(threads) / f"{student}.{invocation}").write_text((env or {}).get("OMP_NUM_THREADS", "-"))
     return result
 
 
@@ -272,6 +276,21 @@ def test_gpu_slots_give_each_job_one_device(course, config, monkeypatch):
     assert devices <= {"0", "1"} and devices
     stored = load_results(url, "practica3")
     assert {stored[s.student].result.execution.device for s in subs} == devices
+
+
+def test_jobs_share_the_cpus_among_the_workers(course, config, monkeypatch):
+    (course / "threads").mkdir()
+    monkeypatch.setenv(THREADS_ENV, str(course / "threads"))
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    out, _ = make_submissions(course, config, 3)
+    autograde(config, out, db_url=url, workers=2, grade_fn=fake_grade, progress=False)
+    share = str(max(1, len(os.sched_getaffinity(0)) // 2))
+    assert {p.read_text() for p in (course / "threads").iterdir()} == {share}
+    for path in (course / "threads").iterdir():
+        path.unlink()
+    autograde(config, out, db_url=url, workers=2, grade_fn=fake_grade, progress=False, force=True, threads_per_job=0)
+    assert {p.read_text() for p in (course / "threads").iterdir()} == {"-"}
+    assert thread_caps(3)["TF_NUM_INTRAOP_THREADS"] == "3" and thread_caps(3)["OPENBLAS_NUM_THREADS"] == "3"
 
 
 def test_gpu_detection(monkeypatch):
