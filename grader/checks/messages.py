@@ -26,6 +26,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "accuracy": "precisión {accuracy:.4f} (puntuación completa desde {full_at:.4f}, cero por debajo de {zero_at:.4f})",
         "beats_base": "el modelo mejorado ({accuracy:.4f}) supera a la CNN base ({base:.4f})",
         "not_beats_base": "el modelo mejorado ({accuracy:.4f}) no supera a la CNN base ({base:.4f})",
+        "ties_base": "el modelo mejorado ({accuracy:.4f}) no se distingue de la CNN base ({base:.4f}): la "
+                     "diferencia está dentro del ruido de estas imágenes (±{noise:.4f})",
         "raw_pixels": "hog_features devuelve los píxeles sin transformar: el SVM debe entrenarse sobre HOG",
         "denoise": "PSNR {noisy_psnr:.2f} → {denoised_psnr:.2f} dB (+{psnr_gain:.2f}), SSIM {noisy_ssim:.3f} → "
                    "{denoised_ssim:.3f}; puntuación completa desde +{full_at:.2f} dB, cero desde +{zero_at:.2f} dB",
@@ -67,6 +69,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "accuracy": "accuracy {accuracy:.4f} (full credit from {full_at:.4f}, none below {zero_at:.4f})",
         "beats_base": "the improved model ({accuracy:.4f}) beats the base CNN ({base:.4f})",
         "not_beats_base": "the improved model ({accuracy:.4f}) does not beat the base CNN ({base:.4f})",
+        "ties_base": "the improved model ({accuracy:.4f}) cannot be told apart from the base CNN ({base:.4f}): "
+                     "the difference is within the noise of these images (±{noise:.4f})",
         "raw_pixels": "hog_features returns the raw pixels: the SVM must be trained on HOG features",
         "denoise": "PSNR {noisy_psnr:.2f} → {denoised_psnr:.2f} dB (+{psnr_gain:.2f}), SSIM {noisy_ssim:.3f} → "
                    "{denoised_ssim:.3f}; full credit from +{full_at:.2f} dB, none from +{zero_at:.2f} dB",
