@@ -5,8 +5,8 @@ Systems (``--systems``, comma-separated):
 - ``ours``: ``grader collect`` of the course's ``submitted/`` tree, then ``grader autograde --workers K``
   (embedded Dask LocalCluster, bubblewrap sandbox unless ``--no-sandbox``); both commands are timed.
 - ``ours-jN``: the same with ``--jobs-per-gpu N --workers N`` (N jobs share the one GPU).
-- ``ours-nocap``, ``ours-jN-nocap``: the same with ``--threads-per-job 0`` (each job's math libraries
-  may use every CPU, as before the grader shared them out).
+- ``ours-capT``, ``ours-jN-capT``: the same with ``--threads-per-job T`` (each job's math libraries
+  limited to T threads).
 - ``nbgrader``: ``nbgrader autograde practica3 --create`` in the equivalent nbgrader course folder
   (gradebook made by ``nbgrader generate_assignment`` from the source notebook: hidden tests included).
 - ``nbconvert``: ``jupyter nbconvert --to notebook --execute --allow-errors`` of each notebook, one
@@ -52,7 +52,7 @@ from bench.common import (
 )
 
 SYSTEMS = ("ours", "nbgrader", "nbconvert")
-_OURS = re.compile(r"^ours(?:-j(\d+))?(-nocap)?$")
+_OURS = re.compile(r"^ours(?:-j(\d+))?(?:-cap(\d+))?$")
 
 
 def prepare(work: Path, kind: str, n: int, systems: list[str]) -> dict[str, Any]:
@@ -78,7 +78,7 @@ def prepare(work: Path, kind: str, n: int, systems: list[str]) -> dict[str, Any]
 
 
 def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sandbox: bool,
-          env: dict[str, str], cap_threads: bool = True) -> dict[str, Any]:
+          env: dict[str, str], threads_per_job: int = 0) -> dict[str, Any]:
     run_dir = work / tag
     run_dir.mkdir(parents=True)
     shutil.copy2(setup["ours_gradebook"], run_dir / "gradebook.db")
@@ -89,8 +89,8 @@ def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sa
             "--export", run_dir / "grades"]
     if not sandbox:
         argv.append("--no-sandbox")
-    if not cap_threads:
-        argv += ["--threads-per-job", 0]
+    if threads_per_job:
+        argv += ["--threads-per-job", threads_per_job]
     grade = run_timed(argv, log=run_dir / "autograde.log", env=env)
     students = {}
     for student in setup["students"]:
@@ -164,7 +164,7 @@ def run_system(system: str, work: Path, tag: str, setup: dict, options: argparse
                env: dict[str, str]) -> dict[str, Any]:
     if match := _OURS.match(system):
         workers, jobs_per_gpu = (int(match[1]),) * 2 if match[1] else (options.workers, options.jobs_per_gpu)
-        return _ours(work, tag, setup, workers, jobs_per_gpu, options.sandbox, env, cap_threads=not match[2])
+        return _ours(work, tag, setup, workers, jobs_per_gpu, options.sandbox, env, threads_per_job=int(match[2] or 0))
     if system == "nbgrader":
         return _nbgrader(work, tag, setup, env)
     if system == "nbconvert":
@@ -189,7 +189,7 @@ def ratios(runs: list[dict], n: int, systems: list[str]) -> dict[str, Any]:
                                           "seconds_per_submission": round(stats["median"] / n, 2)}
     pairs = [(mine, other) for mine in systems if mine.startswith("ours") for other in systems
              if not other.startswith("ours") or (_jobs(other) == 1 and _jobs(mine) > 1)
-             or other == f"{mine}-nocap"]
+             or mine.startswith(f"{other}-cap")]
     for mine, other in pairs:
         paired = [r[other] / r[mine] for r in by_round.values() if mine in r and other in r]
         if not paired:

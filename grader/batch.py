@@ -151,17 +151,14 @@ def _worker_device(use_gpu: bool) -> str:
 
 def thread_caps(threads: int) -> dict[str, str]:
     """Environment that keeps a job's math libraries (OpenMP, OpenBLAS, MKL, TensorFlow) to ``threads``
-    CPU threads: jobs sharing a machine then do not each start a thread per CPU and fight over them."""
+    CPU threads, so that many jobs sharing a machine do not each start a thread per CPU. Off by default:
+    the thread count changes the order of floating-point sums, so a notebook's training (and its grade)
+    would then depend on how many workers the batch had; with no cap it depends only on the machine."""
     if threads < 1:
         return {}
     value = str(threads)
     return {name: value for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                                      "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")}
-
-
-def fair_share_threads(workers: int) -> int:
-    """This machine's usable CPUs divided among ``workers`` jobs (at least one thread each)."""
-    return max(1, len(os.sched_getaffinity(0)) // max(1, workers))
 
 
 class ScoringServers(WorkerPlugin):
@@ -310,15 +307,14 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
               scheduler: str | None = None, force: bool = False, students: list[str] | None = None,
               jobs_per_gpu: int = 1, sandbox: bool = True, grade_fn: GradeFn | None = None,
               workdir: Path | None = None, console=None, progress: bool = True,
-              threads_per_job: int | None = None) -> BatchSummary:
+              threads_per_job: int = 0) -> BatchSummary:
     """Grade the submissions collected in ``submissions_dir`` into the gradebook at ``db_url``.
 
     ``workers``: worker processes of the embedded cluster (ignored with ``scheduler``, the address of a
     running Dask scheduler). ``students``: grade only these (even if finished). ``grade_fn``: defaults to
     ``grader.pipeline.grade_submission``; it must be importable on the workers. ``workdir``: per-student
     scratch folders (default ``<submissions_dir>/../work``). ``threads_per_job``: CPU threads for each
-    job's math libraries (:func:`thread_caps`); default: the CPUs shared among the embedded cluster's
-    workers, no limit with ``scheduler``; 0: no limit.
+    job's math libraries (:func:`thread_caps`); 0 (default): no limit.
     """
     from rich.console import Console
 
@@ -387,7 +383,7 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
 
 
 def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record: Callable, *, db_url: str, workers: int,
-                    scheduler: str | None, threads_per_job: int | None, jobs_per_gpu: int, sandbox: bool,
+                    scheduler: str | None, threads_per_job: int, jobs_per_gpu: int, sandbox: bool,
                     grade_fn: GradeFn | None, workdir: Path, console) -> str:
     from distributed import Client, as_completed
 
@@ -411,8 +407,6 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
     else:
         console.print(f"Dispositivo: {device}")
 
-    if threads_per_job is None:
-        threads_per_job = 0 if cluster is None else fair_share_threads(len(cluster.workers))
     job_env = thread_caps(threads_per_job)
     config_data = config.model_dump(mode="json")
     try:

@@ -202,14 +202,14 @@ def collect_command(assignment: str, source: str, out_dir: str, worksheet: str |
 @click.option("--student", "students", multiple=True, help="Grade only this student (repeatable); regrades.")
 @click.option("--no-sandbox", is_flag=True, help="Run the students' code without bubblewrap (trusted code only).")
 @click.option("--jobs-per-gpu", type=int, default=1, show_default=True, help="Jobs sharing one GPU.")
-@click.option("--threads-per-job", type=int, default=None,
-              help="CPU threads each job's math libraries may use (default: this machine's CPUs shared "
-                   "among the embedded cluster's workers; 0: no limit).")
+@click.option("--threads-per-job", type=int, default=0, show_default=True,
+              help="CPU threads each job's math libraries may use (0: no limit). Limits help many jobs on "
+                   "one machine, but change floating-point order: keep one setting for a whole course.")
 @click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
               help="Where grade exports go (default: SUBMISSIONS/../grades).")
 def autograde_command(assignment: str, submissions_dir: str, db_url: str | None, workers: int, scheduler: str | None,
                       force: bool, students: tuple[str, ...], no_sandbox: bool, jobs_per_gpu: int,
-                      threads_per_job: int | None, export_dir: str | None) -> None:
+                      threads_per_job: int, export_dir: str | None) -> None:
     """Grade every collected submission in parallel, recording each result in the gradebook as it ends.
 
     Rerunning skips finished students, so a killed batch continues where it stopped. Then writes
