@@ -25,7 +25,10 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 import sys
+import tempfile
+import threading
 import zipfile
 from dataclasses import asdict, dataclass
 from functools import cached_property
@@ -339,25 +342,41 @@ def _forbid_tracing() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
 
 
+def _score_request(request: dict) -> dict:
+    """The reply to one request: ``{"checks": [...]}``, or ``{"error": "..."}`` when it cannot be scored."""
+    try:
+        paths = ScoringPaths(*(Path(request[key]) for key in ("artifacts", "inputs", "answers", "job")))
+        return {"checks": [asdict(r) for r in score(paths, request.get("lang"))]}
+    except BaseException as exc:  # reported to the host, which fails this submission only
+        return {"error": _short(exc, 2000)}
+
+
 def _child_scores(request: dict, reply_fd: int) -> None:
     """In the forked child: score one submission, write the reply to ``reply_fd``, never return."""
-    status = 0
+    status = 1
     try:
         os.setpgid(0, 0)  # its own process group: whatever it starts dies with it
         devnull = os.open(os.devnull, os.O_RDWR)
         os.dup2(devnull, 0)
         os.dup2(devnull, 1)  # the host's channel is the parent's stdout: C-level prints must not reach it
-        paths = ScoringPaths(*(Path(request[key]) for key in ("artifacts", "inputs", "answers", "job")))
-        reply = {"checks": [asdict(r) for r in score(paths, request.get("lang"))]}
-    except BaseException as exc:  # reported to the host, which fails this submission only
-        reply = {"error": _short(exc, 2000)}
-        status = 1
-    try:
-        data = json.dumps(reply).encode("utf-8")
+        reply = _score_request(request)
         with os.fdopen(reply_fd, "wb") as channel:
-            channel.write(data)
+            channel.write(json.dumps(reply).encode("utf-8"))
+        status = 0
     finally:
         os._exit(status)
+
+
+def _score_in_process(request: dict) -> dict:
+    """One job in a fresh interpreter (``python -m grader.score once``): when forking is not safe here,
+    or when a forked child crashed (it gets this second chance, in a process that shares nothing)."""
+    with tempfile.TemporaryDirectory() as folder:
+        reply = Path(folder) / "reply.json"
+        completed = subprocess.run([sys.executable, "-m", "grader.score", "once", "--reply", str(reply)],
+                                   input=json.dumps(request), text=True, stdout=subprocess.DEVNULL, check=False)
+        if reply.is_file():
+            return json.loads(reply.read_text(encoding="utf-8"))
+    return {"error": f"the scoring process exited with status {completed.returncode} without a reply"}
 
 
 def _score_in_fork(request: dict) -> dict:
@@ -378,7 +397,8 @@ def _score_in_fork(request: dict) -> dict:
     if len(data) > MAX_REPLY_BYTES:
         return {"error": "the scoring child's reply is too large"}
     if os.WIFSIGNALED(status):
-        return {"error": f"the scoring child was killed by signal {os.WTERMSIG(status)} (memory or CPU limit?)"}
+        return {"error": f"the scoring child was killed by signal {os.WTERMSIG(status)}",
+                "signal": os.WTERMSIG(status)}
     try:
         reply = json.loads(data)
     except ValueError:
@@ -396,20 +416,26 @@ def _wipe(folders: list[Path]) -> None:
                 entry.unlink(missing_ok=True)
 
 
-def serve(wipe: list[Path]) -> int:
+def serve(wipe: list[Path], fork: bool = True) -> int:
     """Score one submission per JSON line on stdin, answering one JSON line on stdout.
 
     Imports are paid once; each submission is scored in a fresh fork of this process, so no state
     (loaded models, Keras' name counters, anything a crafted artifact might do to the loader) passes
-    from one submission to the next. Requests: ``{"id", "artifacts", "inputs", "answers", "job",
-    "lang"}``; replies: ``{"id", "checks": [...]}`` or ``{"id", "error": "..."}``.
+    from one submission to the next. ``fork()`` copies only the calling thread, so when the imports
+    left other Python threads running (thread pools some libraries start), or when a forked child
+    crashes, the submission is scored in a fresh interpreter instead. Requests: ``{"id", "artifacts",
+    "inputs", "answers", "job", "lang"}``; replies: ``{"id", "checks": [...]}`` or ``{"id", "error"}``.
     """
-    _preload()
+    if fork:
+        _preload()
+        fork = threading.active_count() == 1
     _forbid_tracing()
-    print(json.dumps({"ready": True}), flush=True)
+    print(json.dumps({"ready": True, "fork": fork}), flush=True)
     for line in sys.stdin:
         request = json.loads(line)
-        reply = _score_in_fork(request)
+        reply = _score_in_fork(request) if fork else _score_in_process(request)
+        if "signal" in reply:
+            reply = _score_in_process(request)
         _wipe(wipe)
         print(json.dumps({"id": request.get("id"), **reply}), flush=True)
     return 0
@@ -417,12 +443,21 @@ def serve(wipe: list[Path]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="The grader's scoring process (started by grader.scoring).")
-    parser.add_argument("command", choices=("serve",))
+    parser.add_argument("command", choices=("serve", "once"),
+                        help="serve: jobs as JSON lines on stdin; once: one job (JSON on stdin) to --reply")
     parser.add_argument("--wipe", type=Path, action="append", default=[],
-                        help="a writable folder to empty after every submission (repeatable)")
+                        help="serve: a writable folder to empty after every submission (repeatable)")
+    parser.add_argument("--no-fork", dest="fork", action="store_false",
+                        help="serve: score every submission in a fresh interpreter")
+    parser.add_argument("--reply", type=Path, help="once: where the reply goes")
     options = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    return serve(options.wipe)
+    if options.command == "once":
+        if options.reply is None:
+            parser.error("once needs --reply")
+        options.reply.write_text(json.dumps(_score_request(json.loads(sys.stdin.read()))), encoding="utf-8")
+        return 0
+    return serve(options.wipe, options.fork)
 
 
 if __name__ == "__main__":

@@ -39,8 +39,11 @@ class ScoringServer:
     """One sandboxed scoring process. ``folder`` holds ``staged/`` (each job's inputs, read-only inside)
     and ``scoring/`` (its HOME and working directory, emptied after every submission)."""
 
-    def __init__(self, folder: Path, limits: Limits, *, sandboxed: bool, env: dict[str, str] | None = None):
+    def __init__(self, folder: Path, limits: Limits, *, sandboxed: bool, env: dict[str, str] | None = None,
+                 fork: bool = True):
         self.folder, self.limits, self.sandboxed, self.env = Path(folder), limits, sandboxed, dict(env or {})
+        self.fork = fork  # False: a fresh interpreter per submission (no import saved; see grader.score.serve)
+        self.forking: bool | None = None  # whether the running server forks (it may decide it cannot)
         self.jobs, self.home, self.log = self.folder / "staged", self.folder / "scoring", self.folder / "scoring.log"
         self._process: subprocess.Popen | None = None
         self._jobs_sent = 0
@@ -54,7 +57,7 @@ class ScoringServer:
     # ------------------------------------------------------------------------------- the process
 
     def _command(self) -> list[str]:
-        command = [sys.executable, "-m", "grader.score", "serve"]
+        command = [sys.executable, "-m", "grader.score", "serve"] + ([] if self.fork else ["--no-fork"])
         if not self.sandboxed:
             return command  # never --wipe: HOME is the instructor's own
         from grader.sandbox import SandboxPolicy, wrap_command
@@ -71,8 +74,9 @@ class ScoringServer:
                                        env=env, start_new_session=True)
         self._process = process
         ready = self._read_line(deadline)
-        if ready != {"ready": True}:
+        if ready.get("ready") is not True:
             raise self._failure(f"the scoring process did not start (it said {ready!r})")
+        self.forking = bool(ready.get("fork"))
         return process
 
     def _read_line(self, deadline: float) -> dict:

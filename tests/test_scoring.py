@@ -74,6 +74,18 @@ def test_one_process_scores_submissions_one_after_another_as_fresh_ones_would(
     assert not list((tmp_path / "shared" / "staged").iterdir())  # staged copies are removed
 
 
+def test_a_server_that_cannot_fork_scores_each_job_in_a_fresh_interpreter_with_the_same_result(
+        tmp_path, light_config, student_objects):
+    job = make_job(tmp_path / "job", light_config, student_objects)
+    with ScoringServer(tmp_path / "forking", light_config.limits, sandboxed=False) as forking:
+        forked = forking.score(job, "es")
+        assert forking.forking is True  # this stack imports without leaving threads behind
+    with ScoringServer(tmp_path / "fresh", light_config.limits, sandboxed=False, fork=False) as fresh:
+        spawned = fresh.score(job, "es")
+        assert fresh.forking is False
+    assert by_name(spawned) == by_name(forked)
+
+
 def test_a_job_that_cannot_be_scored_fails_alone(tmp_path, light_config, student_objects):
     good = make_job(tmp_path / "good", light_config, {"cnn_model": student_objects["cnn_model"]})
     broken = make_job(tmp_path / "broken", light_config, {"cnn_model": student_objects["cnn_model"]})
