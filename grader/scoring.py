@@ -21,6 +21,7 @@ import selectors
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +48,7 @@ class ScoringServer:
         self.jobs, self.home, self.log = self.folder / "staged", self.folder / "scoring", self.folder / "scoring.log"
         self._process: subprocess.Popen | None = None
         self._jobs_sent = 0
+        self._one_job_at_a_time = threading.Lock()  # a worker with several threads shares one server
 
     def __enter__(self) -> ScoringServer:
         return self
@@ -136,6 +138,10 @@ class ScoringServer:
 
     def score(self, work: dict[str, Path], lang: str) -> list[CheckResult]:
         """The checks of one submission: ``work`` names its artifacts, inputs, answers and job folders."""
+        with self._one_job_at_a_time:
+            return self._score(work, lang)
+
+    def _score(self, work: dict[str, Path], lang: str) -> list[CheckResult]:
         deadline = time.monotonic() + self.limits.total_timeout_s
         stage = self._stage(work)
         try:

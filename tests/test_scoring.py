@@ -86,6 +86,22 @@ def test_a_server_that_cannot_fork_scores_each_job_in_a_fresh_interpreter_with_t
     assert by_name(spawned) == by_name(forked)
 
 
+def test_a_crashed_fork_is_scored_again_in_a_fresh_interpreter(tmp_path, light_config, student_objects):
+    job = make_job(tmp_path / "job", light_config, {"cnn_model": student_objects["cnn_model"]})
+    with ScoringServer(tmp_path / "reference", light_config.limits, sandboxed=False) as server:
+        expected = by_name(server.score(job, "es"))
+    # A conftest that kills the forked child (as a native crash would), but not `grader.score once`.
+    crashed = tmp_path / "crashed"
+    (job["job"] / "tests" / "conftest.py").write_text(
+        "import os, signal\n"
+        "if b'once' not in open('/proc/self/cmdline', 'rb').read():\n"
+        f"    open({str(crashed)!r}, 'w').close()\n"
+        "    os.kill(os.getpid(), signal.SIGSEGV)\n", encoding="utf-8")
+    with ScoringServer(tmp_path / "crashing", light_config.limits, sandboxed=False) as server:
+        assert by_name(server.score(job, "es")) == expected
+        assert server.forking is True and crashed.exists()
+
+
 def test_a_job_that_cannot_be_scored_fails_alone(tmp_path, light_config, student_objects):
     good = make_job(tmp_path / "good", light_config, {"cnn_model": student_objects["cnn_model"]})
     broken = make_job(tmp_path / "broken", light_config, {"cnn_model": student_objects["cnn_model"]})
