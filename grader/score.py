@@ -406,14 +406,31 @@ def _score_in_fork(request: dict) -> dict:
     return reply if isinstance(reply, dict) else {"error": "the scoring child's reply is not an object"}
 
 
+def _mount_points() -> set[Path]:
+    with open("/proc/self/mountinfo", encoding="utf-8") as info:
+        return {Path(line.split()[4].replace("\\040", " ")) for line in info}
+
+
 def _wipe(folders: list[Path]) -> None:
-    """Empty the writable folders between jobs: nothing one job writes is there for the next."""
-    for folder in folders:
-        for entry in folder.iterdir() if folder.is_dir() else ():
+    """Empty the writable folders between jobs: nothing one job writes is there for the next. What the
+    sandbox binds below them (the venv, the staged jobs, when they live under /tmp) is left alone."""
+    mounts = _mount_points()
+
+    def empty(folder: Path) -> None:
+        for entry in folder.iterdir():
+            if entry in mounts:
+                continue
             if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
+                if any(mount.is_relative_to(entry) for mount in mounts):
+                    empty(entry)  # a folder on the way to a bind: empty around it
+                else:
+                    shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+
+    for folder in folders:
+        if folder.is_dir():
+            empty(folder)
 
 
 def serve(wipe: list[Path], fork: bool = True) -> int:

@@ -4,8 +4,9 @@ Scoring a submission (:mod:`grader.score`) needs Keras, scikit-learn, skops and 
 takes longer than most of the scoring itself. :class:`ScoringServer` starts ``python -m grader.score
 serve`` once (sandboxed like the student's kernel, but without the student's scratch folder), and for
 each submission copies what it needs into a staging folder the server can read, sends one JSON line
-and reads one back. The server scores every submission in a fresh fork of itself and empties its
-writable folders in between, so submissions stay as isolated as with a process each.
+and reads one back. The server scores every submission in a fresh fork of itself (in a fresh
+interpreter where forking is not safe) and empties its writable folders in between, so submissions
+stay as isolated as with a process each.
 
 A batch keeps one server per Dask worker (``grader.batch.ScoringServers``, a worker plugin); grading a single
 notebook starts one for that notebook. A server that dies or overruns the time limit is killed, the
