@@ -204,8 +204,21 @@ def source_solutions() -> dict[str, str]:
     return answers
 
 
+KINDS = ("light", "full", "tiny")
+
+
+def tiny_fills() -> dict[str, str]:
+    """The light reference trained on 1,000 images (500 for the SVM): for tests of the bench code."""
+    from tests import submissions as s
+
+    return {"ej1_cnn_entrenamiento": s.cnn_training_cell(images=1000), "ej1_svm": s.svm_cell(images=500),
+            "ej1_mejora_entrenamiento": s.improved_training_cell(images=1000),
+            "ej2_entrenamiento": s.denoiser_training_cell(images=1000)}
+
+
 def build_submissions(released: nbformat.NotebookNode, kind: str, n: int) -> list[tuple[str, nbformat.NotebookNode]]:
-    """``n`` (student id, notebook) pairs of the given kind ("light" or "full")."""
+    """``n`` (student id, notebook) pairs of the given kind ("light", "full", or "tiny": the light
+    variants on less data, to test this code quickly)."""
     from tests import submissions as s
 
     if n < 1:
@@ -213,11 +226,12 @@ def build_submissions(released: nbformat.NotebookNode, kind: str, n: int) -> lis
     if kind == "full":
         answers = source_solutions()
         return [(f"s{i + 1:02d}-completa", s.fill(released, answers)) for i in range(n)]
-    if kind != "light":
-        raise ValueError(f"unknown kind {kind!r}: light or full")
+    if kind not in KINDS:
+        raise ValueError(f"unknown kind {kind!r}: {', '.join(KINDS)}")
     variants = light_variants()
-    return [(f"s{i + 1:02d}-{variants[i % len(variants)][0]}", s.fill(released, variants[i % len(variants)][1]))
-            for i in range(n)]
+    smaller = tiny_fills() if kind == "tiny" else {}
+    return [(f"s{i + 1:02d}-{variants[i % len(variants)][0]}",
+             s.fill(released, {**smaller, **variants[i % len(variants)][1]})) for i in range(n)]
 
 
 # -------------------------------------------------------------------------------- course folders

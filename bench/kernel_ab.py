@@ -32,6 +32,7 @@ import nbformat
 from bench.common import (
     BIN,
     CELL_TIMEOUT_S,
+    KINDS,
     OFFLINE_STARTUP,
     bench_env,
     build_submissions,
@@ -60,7 +61,7 @@ ENV = {"arena4": {"MALLOC_ARENA_MAX": "4"}, "preamble": {"MALLOC_ARENA_MAX": "4"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kind", choices=("light", "full"), default="light")
+    parser.add_argument("--kind", choices=KINDS, default="light")
     parser.add_argument("--reps", type=int, default=2)
     parser.add_argument("--variants", default="bare,arena4,determinism,preamble")
     parser.add_argument("--work", type=Path)

@@ -31,6 +31,7 @@ import nbformat
 from bench.common import (
     BIN,
     CELL_TIMEOUT_S,
+    KINDS,
     bench_env,
     build_submissions,
     cell_span_s,
@@ -117,7 +118,7 @@ def summary(runs: list[dict], variants: list[str]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kind", choices=("light", "full"), default="light")
+    parser.add_argument("--kind", choices=KINDS, default="light")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--variants", default=",".join(VARIANTS))
     parser.add_argument("--work", type=Path)

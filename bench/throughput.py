@@ -34,6 +34,7 @@ from bench.common import (
     ASSIGNMENT,
     BIN,
     CELL_TIMEOUT_S,
+    KINDS,
     NOTEBOOK,
     bench_env,
     build_submissions,
@@ -208,7 +209,7 @@ def _jobs(system: str) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--kind", choices=("light", "full"), default="light")
+    parser.add_argument("--kind", choices=KINDS, default="light")
     parser.add_argument("--n", type=int, default=4, help="submissions (default 4)")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--systems", default=",".join(SYSTEMS))

@@ -122,7 +122,7 @@ def test_throughput_runs_one_notebook_through_each_system(tmp_path):
     from bench.throughput import main
 
     out = tmp_path / "throughput.json"
-    assert main(["--kind", "light", "--n", "1", "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+    assert main(["--kind", "tiny", "--n", "1", "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
     results = json.loads(out.read_text())
     assert [r["system"] for r in results["runs"]] == ["ours", "nbgrader", "nbconvert"]
     assert all(r["rc"] == 0 for r in results["runs"])
@@ -138,7 +138,8 @@ def test_overhead_compares_one_notebook_bare_and_graded(tmp_path):
     from bench.overhead import main
 
     out = tmp_path / "overhead.json"
-    assert main(["--reps", "1", "--variants", "bare,ours", "--work", str(tmp_path / "work"), "--out", str(out)]) == 0
+    assert main(["--kind", "tiny", "--reps", "1", "--variants", "bare,ours", "--work", str(tmp_path / "work"),
+                 "--out", str(out)]) == 0
     summary = json.loads(out.read_text())["summary"]
     assert set(summary) == {"bare", "ours"}
     breakdown = summary["ours"]["breakdown_median_s"]
