@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import click
 
@@ -12,6 +13,22 @@ from grader.datasets import DatasetNotFoundError
 from grader.errors import GraderError
 
 USER_ERRORS = (GraderError, ConfigError, DatasetNotFoundError)
+# What only the 'instructor' extra installs (pyproject.toml); students' commands import none of it.
+INSTRUCTOR_MODULES = {"nbgrader", "dask", "distributed", "dask_jobqueue", "sqlalchemy", "skops", "sklearn", "skimage",
+                      "matplotlib", "pytest"}
+
+
+def AbsolutePath(**kwargs) -> click.Path:
+    """A path option made absolute where it enters the program: nothing below the CLI depends on the
+    folder the command was started from (kernels and sandboxes run in folders of their own)."""
+    return click.Path(path_type=Path, resolve_path=True, **kwargs)
+
+
+def absolute_db_url(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--db``: a SQLAlchemy URL as given, a file path made absolute (a SQLite gradebook)."""
+    if value is None or "://" in value:
+        return value
+    return str(Path(value).expanduser().resolve())
 
 
 class FriendlyGroup(click.Group):
@@ -22,6 +39,12 @@ class FriendlyGroup(click.Group):
             return super().invoke(ctx)
         except USER_ERRORS as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+        except ModuleNotFoundError as exc:  # an instructor's command in the students' install
+            if (exc.name or "").split(".")[0] not in INSTRUCTOR_MODULES:
+                raise
+            click.echo(f"error: this command needs the instructor's install ({exc.name} is missing); fix: "
+                       "pip install -e '.[instructor]' in the course checkout", err=True)
             sys.exit(2)
 
 
@@ -37,15 +60,13 @@ def data() -> None:
 
 
 @data.command("status")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Look here first (else $GRADER_DATA_DIR).")
+@click.option("--data-dir", type=AbsolutePath(file_okay=False), help="Look here first (else $GRADER_DATA_DIR).")
 def data_status(data_dir: str | None) -> None:
     """Print where each dataset would be loaded from, without loading it."""
-    from grader.datasets import DATASET_NAMES, probe_sources
+    from grader.datasets import DATASET_NAMES, describe_source
 
     for name in DATASET_NAMES:
-        found = next((p for p in probe_sources(name, data_dir) if p.found), None)
-        where = f"{found.place}: {found.path}" if found else "not found locally (Keras download would be tried)"
-        click.echo(f"{name:<14} {where}")
+        click.echo(f"{name:<14} {describe_source(name, data_dir)}")
 
 
 @main.group()
@@ -54,7 +75,7 @@ def reference() -> None:
 
 
 @reference.command("train")
-@click.option("--data-dir", type=click.Path(file_okay=False), help="Look here first (else $GRADER_DATA_DIR).")
+@click.option("--data-dir", type=AbsolutePath(file_okay=False), help="Look here first (else $GRADER_DATA_DIR).")
 def reference_train(data_dir: str | None) -> None:
     """Train every reference solution (fixed seeds) and write reference_solutions/metrics.json."""
     from grader.instructor import require_checkout
@@ -82,9 +103,9 @@ def reference_specs() -> None:
 @main.command("feedback")
 @click.argument("assignment")
 @click.option("--results", "results_dir", required=True,
-              type=click.Path(exists=True, file_okay=False),
+              type=AbsolutePath(exists=True, file_okay=False),
               help="Folder of grade results: one GradeResult *.json per student.")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False),
+@click.option("--out", "out_dir", type=AbsolutePath(file_okay=False),
               help="Where reports go (default: <results>/feedback).")
 @click.option("--lang", type=click.Choice(["es", "en"]), default=None,
               help="Language of the reports (default: the assignment's).")
@@ -101,14 +122,12 @@ def feedback(assignment: str, results_dir: str, out_dir: str | None, lang: str |
 
 @main.command("release")
 @click.argument("assignment")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="release", show_default=True,
+@click.option("--out", "out_dir", type=AbsolutePath(file_okay=False), default="release", show_default=True,
               help="The student notebook goes to OUT/<assignment>/.")
-@click.option("--db", "db_url", default=None,
+@click.option("--db", "db_url", default=None, callback=absolute_db_url,
               help="nbgrader gradebook: SQLAlchemy URL or SQLite file path (default: OUT/../gradebook.db).")
 def release(assignment: str, out_dir: str, db_url: str | None) -> None:
     """Write the student notebook (no solutions, no hidden tests) and record it in the gradebook."""
-    from pathlib import Path
-
     from grader.config import load_assignment
     from grader.release import release_assignment
 
@@ -116,28 +135,30 @@ def release(assignment: str, out_dir: str, db_url: str | None) -> None:
     click.echo(f"wrote {result.notebook} ({len(result.grade_cells)} graded cells, "
                f"{result.total_points:g} points in the notebook)")
     click.echo(f"gradebook: {result.db_url}")
+    if result.install:
+        click.echo(f"students install the grader with: pip install \"{result.install}\" (from [release] install)")
 
 
 @main.command("grade")
-@click.argument("notebook", type=click.Path(dir_okay=False))
+@click.argument("notebook", type=AbsolutePath(dir_okay=False))
 @click.option("--assignment", required=True, help="Assignment name (assignments/<name>/) or its TOML file.")
 @click.option("--student", default=None, help="Student id in the result (default: the notebook's file name).")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="grading", show_default=True,
+@click.option("--out", "out_dir", type=AbsolutePath(file_okay=False), default="grading", show_default=True,
               help="Work folder: OUT/<student>/ gets result.json, executed.ipynb and the artifacts.")
-@click.option("--db", "db_url", default=None, help="Gradebook of the release (default: release/../gradebook.db).")
+@click.option("--db", "db_url", default=None, callback=absolute_db_url,
+              help="Gradebook of the release (default: ./gradebook.db, where 'grader release' puts it).")
 @click.option("--no-sandbox", is_flag=True, help="Run the student's code without bubblewrap (trusted code only).")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the HTML feedback report.")
 @click.option("--lang", type=click.Choice(["es", "en"]), default=None, help="Language of messages and report.")
 def grade(notebook: str, assignment: str, student: str | None, out_dir: str, db_url: str | None,
           no_sandbox: bool, report: bool, lang: str | None) -> None:
     """Grade one submission end to end and print its score table."""
-    from pathlib import Path
-
     from rich.console import Console
     from rich.table import Table
 
     from grader.config import load_assignment
     from grader.pipeline import grade_submission
+    from grader.release import resolve_db_url
 
     config = load_assignment(assignment)
     if lang:
@@ -145,7 +166,7 @@ def grade(notebook: str, assignment: str, student: str | None, out_dir: str, db_
     student = student or Path(notebook).stem
     workdir = Path(out_dir) / student
     result = grade_submission(Path(notebook), config, student=student, workdir=workdir,
-                              sandbox=not no_sandbox, db_url=db_url)
+                              sandbox=not no_sandbox, db_url=db_url or resolve_db_url(None, Path("release").resolve()))
     table = Table(title=f"{config.name} — {student}: {result.score:g} / {result.max_score:g}")
     for column in ("check", "points", "status", "message"):
         table.add_column(column)
@@ -164,16 +185,14 @@ def grade(notebook: str, assignment: str, student: str | None, out_dir: str, db_
 
 @main.command("collect")
 @click.argument("assignment")
-@click.argument("source", type=click.Path(exists=True))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+@click.argument("source", type=AbsolutePath(exists=True))
+@click.option("--out", "out_dir", required=True, type=AbsolutePath(file_okay=False),
               help="Gets OUT/<student>/<assignment>.ipynb and OUT/submissions.json.")
-@click.option("--worksheet", type=click.Path(exists=True, dir_okay=False), default=None,
+@click.option("--worksheet", type=AbsolutePath(exists=True, dir_okay=False), default=None,
               help="Moodle grading worksheet CSV of the same assignment: PRADO submission times (late policy).")
 def collect_command(assignment: str, source: str, out_dir: str, worksheet: str | None) -> None:
     """Validate the submissions in SOURCE (PRADO zip or nbgrader course folder) and copy the notebooks."""
     from collections import Counter
-    from pathlib import Path
-
     from grader.collect import collect
     from grader.config import load_assignment
 
@@ -192,9 +211,9 @@ def collect_command(assignment: str, source: str, out_dir: str, worksheet: str |
 
 @main.command("autograde")
 @click.argument("assignment")
-@click.option("--submissions", "submissions_dir", required=True, type=click.Path(exists=True, file_okay=False),
+@click.option("--submissions", "submissions_dir", required=True, type=AbsolutePath(exists=True, file_okay=False),
               help="The folder 'grader collect' wrote.")
-@click.option("--db", "db_url", default=None,
+@click.option("--db", "db_url", default=None, callback=absolute_db_url,
               help="nbgrader gradebook: SQLAlchemy URL or SQLite file (default: SUBMISSIONS/../gradebook.db).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Worker processes of the embedded cluster.")
 @click.option("--scheduler", default=None, help="Address of a running Dask scheduler (e.g. from SLURMCluster).")
@@ -205,7 +224,7 @@ def collect_command(assignment: str, source: str, out_dir: str, worksheet: str |
 @click.option("--threads-per-job", type=int, default=0, show_default=True,
               help="CPU threads each job's math libraries may use (0: no limit). Limits help many jobs on "
                    "one machine, but change floating-point order: keep one setting for a whole course.")
-@click.option("--export", "export_dir", type=click.Path(file_okay=False), default=None,
+@click.option("--export", "export_dir", type=AbsolutePath(file_okay=False), default=None,
               help="Where grade exports go (default: SUBMISSIONS/../grades).")
 def autograde_command(assignment: str, submissions_dir: str, db_url: str | None, workers: int, scheduler: str | None,
                       force: bool, students: tuple[str, ...], no_sandbox: bool, jobs_per_gpu: int,
@@ -216,8 +235,6 @@ def autograde_command(assignment: str, submissions_dir: str, db_url: str | None,
     moodle.csv (PRADO worksheet import), grades.csv, results/<student>.json (for 'grader feedback')
     and gradescope/<student>.json.
     """
-    from pathlib import Path
-
     from grader.batch import autograde
     from grader.config import load_assignment
     from grader.export_grades import export_all
@@ -242,42 +259,97 @@ def autograde_command(assignment: str, submissions_dir: str, db_url: str | None,
 
 
 @main.command("check")
-@click.argument("notebook", type=click.Path(dir_okay=False))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="comprobacion", show_default=True,
+@click.argument("notebook", type=AbsolutePath(dir_okay=False))
+@click.option("--out", "out_dir", type=AbsolutePath(file_okay=False), default="comprobacion", show_default=True,
               help="Where the report and the executed notebook go.")
-@click.option("--sandbox/--no-sandbox", default=None, help="Default: sandboxed when bubblewrap is usable.")
-@click.option("--lang", type=click.Choice(["es", "en"]), default="es", show_default=True)
-def check_command(notebook: str, out_dir: str, sandbox: bool | None, lang: str) -> None:
-    """Students: run your whole notebook locally with the public checks and get the HTML report."""
+@click.option("--sandbox/--no-sandbox", default=None,
+              help="Default: sandboxed when bubblewrap is usable; where it is not, one line says so and the "
+                   "notebook runs unsandboxed (it is your own code).")
+@click.option("--lang", type=click.Choice(["es", "en"]), default=None,
+              help="Language of messages and report (default: the notebook's, set by its release).")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the result as one JSON object on stdout instead of the table (notes go to stderr).")
+def check_command(notebook: Path, out_dir: Path, sandbox: bool | None, lang: str | None, as_json: bool) -> None:
+    """Students: run your whole notebook locally with the public checks and get the HTML report.
+
+    The assignment, its language and its time and memory limits come from the notebook itself
+    ('grader release' writes them into its metadata).
+
+    \b
+    Exit status:
+      0  every cell ran and every public check passed
+      1  a public check failed, or a cell raised an error, ran out of time or memory,
+         or the kernel died
+      2  NOTEBOOK is not a valid notebook, or another error (the message says which)
+    """
+    import json
+
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from grader.records import CheckStatus, ExecutionStatus
     from grader.selfcheck import run_local_check
 
+    notes: list[str] = []
     console = Console()
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=console, transient=True) as progress:
-        task = progress.add_task("celdas" if lang == "es" else "cells", total=None)
+    shown = lang or _notebook_language(notebook)  # the language of this command's own lines
+    if as_json:
+        def warn(line: str) -> None:
+            notes.append(line)
+            click.echo(f"note: {line}", err=True)
 
-        def on_cell(index: int, total: int, source: str) -> None:
-            first_line = (source.strip().splitlines() or [""])[0][:60]
-            progress.update(task, total=total, completed=index, description=first_line)
+        result, report = run_local_check(notebook, out_dir, sandbox=sandbox, lang=lang, warn=warn)
+    else:
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=True) as progress:
+            task = progress.add_task("cells" if shown == "en" else "celdas", total=None)
 
-        result, report = run_local_check(notebook, out_dir, sandbox=sandbox, lang=lang, on_cell=on_cell)
+            def on_cell(index: int, total: int, source: str) -> None:
+                first_line = (source.strip().splitlines() or [""])[0][:60]
+                progress.update(task, total=total, completed=index, description=escape(first_line))
+
+            def warn(line: str) -> None:
+                notes.append(line)
+                console.print(f"[yellow]{'note' if shown == 'en' else 'aviso'}:[/] {escape(line)}", soft_wrap=True)
+
+            result, report = run_local_check(notebook, out_dir, sandbox=sandbox, lang=lang, on_cell=on_cell,
+                                             warn=warn)
+    if result.execution.status is ExecutionStatus.INVALID_NOTEBOOK:
+        status = 2
+    elif result.execution.status is ExecutionStatus.COMPLETED and result.checks and all(
+            check.status is CheckStatus.PASSED for check in result.checks):
+        status = 0
+    else:
+        status = 1
+    if as_json:
+        click.echo(json.dumps({**result.to_dict(), "passed": status == 0, "exit_status": status,
+                               "report": str(report), "notes": notes}, ensure_ascii=False))
+        sys.exit(status)
     for check in result.checks:
         mark = {"passed": "[green]✔[/]", "partial": "[yellow]~[/]"}.get(check.status.value, "[red]✘[/]")
-        console.print(f"{mark} {check.name}: {check.points:g} / {check.max_points:g}  {check.message}")
-    console.print(f"{result.execution.status.value}: {result.execution.message}")
-    console.print(f"informe: {report}" if lang == "es" else f"report: {report}")
+        console.print(f"{mark} {check.name}: {check.points:g} / {check.max_points:g}  {escape(check.message)}")
+    console.print(f"{result.execution.status.value}: {escape(result.execution.message)}")
+    console.print(f"report: {report}" if shown == "en" else f"informe: {report}")
+    sys.exit(status)
+
+
+def _notebook_language(notebook: Path) -> str:
+    """The language the release wrote into the notebook's metadata ("es" if none can be read)."""
+    import json
+
+    try:
+        language = json.loads(Path(notebook).read_text(encoding="utf-8"))["metadata"]["grader"]["language"]
+    except Exception:  # unreadable or not from a release: run_local_check says which
+        return "es"
+    return language if language in ("es", "en") else "es"
 
 
 @main.command("demo")
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="demo", show_default=True)
+@click.option("--out", "out_dir", type=AbsolutePath(file_okay=False), default="demo", show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True)
 def demo(out_dir: str, workers: int) -> None:
     """Release Práctica 3 and autograde the bundled example submissions end to end."""
-    from pathlib import Path
-
     from grader.demo import run_demo
 
     run_demo(Path(out_dir), workers=workers, log=click.echo)

@@ -2,14 +2,19 @@
 
 Two sources are understood:
 
-* a Moodle/PRADO "Descargar todas las entregas" zip (or that zip already extracted into a folder).
-  Each student has a folder ``Nombre Apellidos_12345_assignsubmission_file_/`` whose number is the
-  participant id Moodle uses in its grading worksheet ("Participante12345"); older Moodle versions
-  put files flat as ``Nombre Apellidos_12345_assignsubmission_file_practica3.ipynb``. Folders of other
-  submission plugins (``..._assignsubmission_onlinetext_``) are not files the student handed in and
-  are ignored. The zip carries no trustworthy submission time, so late submissions are only detected
-  when the grading worksheet downloaded from the same assignment (``worksheet``: its "Identificador"
-  and "Última modificación (entrega)" columns) is given.
+* a Moodle/PRADO "Descargar todas las entregas" zip (or that zip already extracted into a folder), in
+  every layout Moodle writes (the rules are Moodle's own, see ``_MOODLE_ENTRY``): one folder per
+  student and plugin, ``Nombre Apellidos_12345_assignsubmission_file/`` (Moodle 4.1+) or
+  ``..._assignsubmission_file_/`` (before 4.1), sub-folders kept; or, with "download as folders"
+  off, flat files ``Nombre Apellidos_12345_assignsubmission_file_practica3.ipynb``. The number is the
+  participant id Moodle uses in its grading worksheet ("Participante12345") and is the student's
+  key; the name may be in any script, or the localised word "Participante" (blind marking), or a
+  group name (team submissions, whose number is then the group id). Entries of other submission
+  plugins (``..._assignsubmission_onlinetext/onlinetext.html``) are reported, not graded. The zip
+  carries no submission time, so late submissions are only detected when the grading worksheet of
+  the same assignment (``worksheet``: its "Identificador"/"Identifier" and "Última modificación
+  (entrega)"/"Last modified (submission)" columns; UTF-8 or Windows-1252) is given. A damaged
+  member (bad CRC, cut-off data, a password) costs only its student.
 * an nbgrader course tree ``submitted/<student>/<assignment>/`` with nbgrader's ``timestamp.txt``
   (parsed as nbgrader parses it; a malformed one becomes a problem message instead of nbgrader's
   crash, see NOTES.md).
@@ -27,8 +32,10 @@ write outside ``out_dir``; such entries are refused and reported.
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import csv
+import io
 import json
 import logging
 import math
@@ -37,6 +44,7 @@ import re
 import stat
 import unicodedata
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -61,8 +69,25 @@ MULTIPLE_NOTEBOOKS = "multiple_notebooks"
 INVALID_NOTEBOOK = "invalid_notebook"   # over the size limit or unreadable in the archive
 GRADABLE = frozenset({OK, LATE})
 
-_PRADO_ENTRY = re.compile(r"^(?P<name>.*?)_(?P<id>\d+)_assignsubmission_(?P<plugin>[a-z0-9]+)_(?P<rest>.*)$",
-                          re.DOTALL)
+# The first path component of an entry in Moodle's "Download all submissions" zip. Moodle 4.1+
+# (mod/assign/classes/downloader.php, get_student_prefix() and load_submissionplugin_filelist()):
+#   prefix  = clean_filename(str_replace('_', ' ', <full name | get_string('participant') | group name>)
+#                            . '_' . <uniqueid | group id>)      (a team without a group: no '_<id>')
+#   folders = clean_param(clean_filename(prefix . '_assignsubmission_' . <plugin>) . <filepath> . <filename>,
+#                         PARAM_PATH)                             (other plugins: . '/' . <filename>)
+#   flat    = clean_filename(prefix . '_assignsubmission_' . <plugin> . '_' . <filename>)
+# Moodle 3.1-4.0 (mod/assign/locallib.php, download_submissions()) wrote the folder as
+# clean_filename(prefix . '_assignsubmission_' . <plugin> . '_'), and prefixed team members' names with
+# '<group name>-'. clean_filename() keeps letters of every script and drops control characters and
+# & < > " ` | ' : \ / (lib/moodlelib.php, PARAM_FILE). The name never holds '_' in Moodle's own output;
+# it is allowed here so that zips from patched sites (username prefixes) still parse.
+_MOODLE_ENTRY = re.compile(r"^(?P<name>.*?)(?:_(?P<id>\d+))?_assignsubmission_(?P<rest>.+)$", re.DOTALL)
+_PLUGIN = re.compile(r"^[a-z][a-z0-9_]*$")
+# Submission plugins of a standard Moodle; only used to split flat names of plugins other than 'file'.
+_KNOWN_PLUGINS = ("onlinetext", "comments", "file")
+# get_string('participant', 'mod_assign') in the languages PRADO users download in (lang/en and the
+# AMOS 'es' pack): the name in every folder of a blind-marked assignment.
+_PARTICIPANT_WORDS = frozenset({"participant", "participante"})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$")
 # Files that operating systems and Jupyter add on their own: reported, but never taken as the notebook.
 _NOISE_PARTS = ("__MACOSX", ".ipynb_checkpoints")
@@ -142,6 +167,13 @@ class _Raw:
     files: list[_File] = field(default_factory=list)
     submitted_at: datetime | None = None
     problems: list[str] = field(default_factory=list)
+    other_plugins: dict[str, list[str]] = field(default_factory=dict)  # Moodle plugin -> its entries
+    folder_name: str | None = None       # the name part of Moodle's folder, as Moodle cleaned it
+
+
+class _Unreadable(Exception):
+    """A handed-in file whose bytes cannot be read back (damaged or encrypted zip member); the
+    message completes "El archivo 'x' ..."."""
 
 
 def _unsafe_reason(name: str) -> str | None:
@@ -168,16 +200,35 @@ def _zip_name(info: zipfile.ZipInfo) -> str:
 
 
 def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[int], bytes]:
+    """Reads a member; damage is raised as _Unreadable with a one-line reason, never a traceback. The
+    CRC is checked by zipfile when the read reaches the end of the member, so callers read it whole."""
     def read(limit: int) -> bytes:
-        with archive.open(info) as handle:
-            return handle.read(limit)
+        if info.flag_bits & 0x1:
+            raise _Unreadable("está cifrado con contraseña dentro del zip")
+        try:
+            with archive.open(info) as handle:
+                return handle.read(limit)
+        except zipfile.BadZipFile as exc:
+            if "CRC" in str(exc):
+                raise _Unreadable("está dañado o incompleto dentro del zip (sus datos no coinciden con su "
+                                  "CRC)") from None
+            raise _Unreadable(f"está dañado dentro del zip ({exc})") from None
+        except (EOFError, zlib.error) as exc:
+            raise _Unreadable(f"está incompleto o dañado dentro del zip ({exc})") from None
+        except NotImplementedError as exc:
+            raise _Unreadable(f"usa una compresión que no se puede leer ({exc})") from None
+        except (RuntimeError, ValueError, OSError) as exc:
+            raise _Unreadable(f"no se puede leer del zip ({exc})") from None
     return read
 
 
 def _file_reader(path: Path) -> Callable[[int], bytes]:
     def read(limit: int) -> bytes:
-        with path.open("rb") as handle:
-            return handle.read(limit)
+        try:
+            with path.open("rb") as handle:
+                return handle.read(limit)
+        except OSError as exc:
+            raise _Unreadable(f"no se puede leer ({exc.strerror or exc})") from None
     return read
 
 
@@ -201,21 +252,70 @@ def _prado_members(source: Path, archive: zipfile.ZipFile | None) -> Iterator[tu
             yield name, path.stat().st_size, _file_reader(path), None
 
 
-def _read_prado(source: Path, archive: zipfile.ZipFile | None, ignored: list[dict[str, str]]) -> list[_Raw]:
+def _parse_moodle_entry(parts: list[str]) -> tuple[str, str | None, str, str, str] | None:
+    """(name, id or None, plugin, path among that plugin's files, layout) of a Moodle download entry
+    split on '/', or None when it is not one (see _MOODLE_ENTRY for Moodle's rules)."""
+    match = _MOODLE_ENTRY.match(parts[0])
+    if match is None:
+        return None
+    rest = match["rest"]
+    if len(parts) > 1:  # "download as folders": <prefix>_assignsubmission_<plugin>[_]/<filepath><filename>
+        if rest.endswith("_"):
+            plugin, layout = rest[:-1], "carpetas (Moodle < 4.1)"
+        else:
+            plugin, layout = rest, "carpetas (Moodle 4.1+)"
+        path = "/".join(parts[1:])
+    else:  # flat: <prefix>_assignsubmission_<plugin>_<filename>
+        plugin = next((p for p in _KNOWN_PLUGINS if rest.startswith(p + "_")), rest.partition("_")[0])
+        path, layout = rest[len(plugin) + 1:], "archivos sin carpetas"
+    if not _PLUGIN.match(plugin):
+        return None
+    return " ".join(match["name"].split()), match["id"], plugin, path, layout
+
+
+def _slug(text: str) -> str:
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return "-".join(re.findall(r"[A-Za-z0-9]+", ascii_text))[:60]
+
+
+def _moodle_key(name: str, participant: str | None) -> str:
+    """The student key of a Moodle folder: its number; a folder without one (the team of students in no
+    group, named get_string('defaultteam')) gets a key from its name."""
+    return participant if participant is not None else f"sin-id-{_slug(name) or 'x'}"
+
+
+def _new_moodle_raw(name: str, participant: str | None) -> _Raw:
+    if participant is None:
+        key = _moodle_key(name, None)
+        raw = _Raw(student=key, display_name=name or key, folder_name=name)
+        raw.problems.append(f"La carpeta '{name}' de la descarga de Moodle no lleva número de participante (en una "
+                            "entrega por grupos, la de los estudiantes sin grupo): no se puede cruzar con la hoja de "
+                            "calificaciones ni exportar su nota a Moodle.")
+        return raw
+    display = f"{name} {participant}" if name.casefold() in _PARTICIPANT_WORDS else (name or participant)
+    return _Raw(student=participant, participant_id=participant, display_name=display, folder_name=name)
+
+
+def _read_prado(source: Path, archive: zipfile.ZipFile | None, ignored: list[dict[str, str]],
+                layouts: set[str] | None = None) -> list[_Raw]:
     raws: dict[str, _Raw] = {}
     for name, size, reader, reason in _prado_members(source, archive):
         parts = name.replace("\\", "/").split("/")
-        match = _PRADO_ENTRY.match(parts[0])
-        if match is None:
+        parsed = _parse_moodle_entry(parts)
+        if parsed is None:
             ignored.append({"entry": name, "reason": reason or "no es la entrega de un participante "
-                            "(se esperaba 'Nombre Apellidos_<id>_assignsubmission_file_/...')"})
+                            "(se esperaba 'Nombre Apellidos_<id>_assignsubmission_file/...')"})
             continue
-        participant = match["id"]
-        raw = raws.setdefault(participant, _Raw(student=participant, participant_id=participant,
-                                                display_name=" ".join(match["name"].split())))
-        if match["plugin"] != "file":
-            continue  # online text and other plugins: not files handed in
-        relative = "/".join([match["rest"], *parts[1:]] if match["rest"] else parts[1:])
+        folder_name, participant, plugin, relative, layout = parsed
+        if layouts is not None:
+            layouts.add(layout)
+        raw = raws.get(_moodle_key(folder_name, participant))
+        if raw is None:
+            raw = _new_moodle_raw(folder_name, participant)
+            raws[raw.student] = raw
+        if plugin != "file":
+            raw.other_plugins.setdefault(plugin, []).append(relative or parts[0])
+            continue  # online text, comments...: not files handed in; reported, not graded
         if reason is not None:
             raw.problems.append(f"Se ha rechazado el archivo '{name}': {reason}.")
             ignored.append({"entry": name, "reason": reason})
@@ -277,8 +377,11 @@ _EN_DATE = re.compile(r"(\d{1,2}) (\w+),? (\d{4}),? (\d{1,2}):(\d{2})(?::(\d{2})
 
 def parse_moodle_time(text: str, tz: timezone | Any) -> datetime | None:
     """A time as Moodle prints it in a worksheet ("lunes, 9 de junio de 2025, 23:59", "Monday, 9 June
-    2025, 11:59 PM") or ISO 8601. Times without an offset are in ``tz``. Raises ValueError if unreadable."""
-    text = text.strip()
+    2025, 11:59 PM") or ISO 8601. Times without an offset are in ``tz``. Raises ValueError if unreadable.
+
+    Moodle writes userdate(), i.e. langconfig's strftimedaydatetime: '%A, %d de %B de %Y, %H:%M' in 'es',
+    '%A, %d %B %Y, %I:%M %p' in 'en' (day and 12-hour without a leading zero)."""
+    text = " ".join(text.split())  # also no-break spaces (U+00A0, U+202F), which str.split() splits on
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
@@ -298,39 +401,131 @@ def parse_moodle_time(text: str, tz: timezone | Any) -> datetime | None:
     return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=tz)
 
 
-def read_worksheet(path: Path, tz: Any = timezone.utc) -> dict[str, tuple[datetime | None, str | None]]:
-    """participant id -> (submission time or None, problem message or None) from Moodle's grading worksheet."""
-    with Path(path).open(encoding="utf-8-sig", newline="") as handle:
-        rows = list(csv.reader(handle))
+# Column headers of the grading worksheet ("Descargar hoja de calificaciones"; mod/assign/gradingtable.php with
+# mod/assign/feedback/offline): Moodle writes them in the downloading user's language. English from
+# mod/assign/lang/en/assign.php and lang/en/moodle.php, Spanish from the 'es' language pack (AMOS):
+#   'recordid'               Identifier                  Identificador
+#   'fullname' (core)        Full name                   Nombre completo
+#   'submissionteam'         Group                       Grupo              (team submissions only)
+#   'lastmodifiedsubmission' Last modified (submission)  Última modificación (entrega)
+# The identifier is get_string('hiddenuser') . uniqueid: "Participant 12345" / "Participante12345".
+_WORKSHEET_COLUMNS = {
+    "id": ("identifier", "identificador"),
+    "group": ("group", "grupo"),
+    "time": ("last modified (submission)", "última modificación (entrega)"),
+}
+
+
+@dataclass
+class _WorksheetRow:
+    participant_id: str
+    group: str | None
+    submitted_at: datetime | None
+    problem: str | None
+
+
+def _decode_worksheet(data: bytes) -> str:
+    """Moodle writes UTF-8 (its CSV export may start with a BOM); a sheet saved again by Excel on
+    Windows is Windows-1252 (or UTF-16 for "Unicode text")."""
+    if data.startswith(codecs.BOM_UTF8):
+        return data[len(codecs.BOM_UTF8):].decode("utf-8", errors="replace")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data.decode("utf-16", errors="replace")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("cp1252", errors="replace")
+
+
+def _normalise_header(text: str) -> str:
+    return " ".join(unicodedata.normalize("NFC", text).replace("\ufeff", "").split()).casefold()
+
+
+def _read_worksheet_rows(path: Path, tz: Any) -> tuple[list[_WorksheetRow], bool]:
+    """Every row of Moodle's grading worksheet, and whether it has the team column."""
+    path = Path(path)
+    try:
+        text = _decode_worksheet(path.read_bytes())
+    except OSError as exc:
+        raise GraderError(f"{path}: cannot read the worksheet ({exc.strerror or exc}); fix: give the CSV "
+                          "Moodle downloads with 'Descargar hoja de calificaciones'") from None
+    first_line = text.split("\n", 1)[0]
+    # Moodle writes commas; Excel in a Spanish locale saves the same sheet with semicolons.
+    delimiter = max(",;\t", key=first_line.count) if first_line else ","
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
     if not rows:
         raise GraderError(f"{path}: empty worksheet; fix: download 'Descargar hoja de calificaciones' again")
-    header = [h.strip().lower() for h in rows[0]]
+    header = [_normalise_header(h) for h in rows[0]]
 
-    def column(*names: str) -> int | None:
-        return next((header.index(n) for n in names if n in header), None)
+    def column(key: str) -> int | None:
+        return next((header.index(n) for n in _WORKSHEET_COLUMNS[key] if n in header), None)
 
-    id_col = column("identificador", "identifier")
-    time_col = column("última modificación (entrega)", "last modified (submission)")
+    id_col, time_col, group_col = column("id"), column("time"), column("group")
     if id_col is None or time_col is None:
-        raise GraderError(f"{path}: no 'Identificador' / 'Última modificación (entrega)' columns; fix: use the "
-                          "grading worksheet Moodle downloads for this assignment")
-    times: dict[str, tuple[datetime | None, str | None]] = {}
+        found = ", ".join(repr(h) for h in rows[0][:8]) or "none"
+        raise GraderError(f"{path}: no 'Identificador'/'Identifier' and 'Última modificación (entrega)'/'Last "
+                          f"modified (submission)' columns (found {found}); fix: use the grading worksheet Moodle "
+                          "downloads for this assignment ('Descargar hoja de calificaciones'), as a CSV file")
+    result = []
     for row in rows[1:]:
         if len(row) <= max(id_col, time_col):
             continue
         match = re.search(r"(\d+)\s*$", row[id_col])
         if not match:
             continue
-        value = row[time_col].strip()
-        if value in ("", "-"):
-            times[match[1]] = (None, None)
-            continue
-        try:
-            times[match[1]] = (parse_moodle_time(value, tz), None)
-        except ValueError:
-            times[match[1]] = (None, f"La hoja de calificaciones tiene una fecha de entrega ilegible ({value!r}): "
-                                     "no se ha podido aplicar la política de entregas con retraso.")
-    return times
+        group = " ".join(row[group_col].split()) if group_col is not None and group_col < len(row) else None
+        value = " ".join(row[time_col].split())
+        submitted_at, problem = None, None
+        if value not in ("", "-"):
+            try:
+                submitted_at = parse_moodle_time(value, tz)
+            except ValueError:
+                problem = (f"La hoja de calificaciones tiene una fecha de entrega ilegible ({value!r}): "
+                           "no se ha podido aplicar la política de entregas con retraso.")
+        result.append(_WorksheetRow(match[1], group, submitted_at, problem))
+    return result, group_col is not None
+
+
+def read_worksheet(path: Path, tz: Any = timezone.utc) -> dict[str, tuple[datetime | None, str | None]]:
+    """participant id -> (submission time or None, problem message or None) from Moodle's grading worksheet."""
+    rows, _ = _read_worksheet_rows(path, tz)
+    return {row.participant_id: (row.submitted_at, row.problem) for row in rows}
+
+
+def _moodle_clean_name(text: str) -> str:
+    """A name as it appears in Moodle's download folders (clean_filename of the name with '_' made ' '),
+    compared without case."""
+    cleaned = re.sub(r"[\x00-\x1f\x7f&<>\"`|':\\/]", "", unicodedata.normalize("NFC", text).replace("_", " "))
+    return " ".join(cleaned.split()).casefold()
+
+
+def _apply_worksheet(raws: list[_Raw], worksheet: Path, tz: Any) -> None:
+    """Submission times from the worksheet. A team submission's folder carries the group id, not a
+    participant id: with a team column, a folder named after a group takes its members' time and
+    keeps no participant id (its grade cannot be exported to one participant)."""
+    rows, has_groups = _read_worksheet_rows(worksheet, tz)
+    by_id = {row.participant_id: row for row in rows}
+    by_group: dict[str, list[_WorksheetRow]] = {}
+    if has_groups:
+        for row in rows:
+            if row.group:
+                by_group.setdefault(_moodle_clean_name(row.group), []).append(row)
+    for raw in raws:
+        members = by_group.get(_moodle_clean_name(raw.folder_name or "")) if raw.folder_name else None
+        if members:
+            times = [m.submitted_at for m in members if m.submitted_at is not None]
+            raw.submitted_at = max(times) if times else None
+            raw.problems.extend(dict.fromkeys(m.problem for m in members if m.problem))
+            ids = ", ".join(m.participant_id for m in members)
+            raw.problems.append(f"Entrega por grupos del grupo '{members[0].group}' (participantes {ids}): la carpeta "
+                                "lleva el número del grupo, no el de un participante; la nota se pone a cada "
+                                "miembro en Moodle.")
+            raw.participant_id = None
+        elif raw.participant_id in by_id:
+            row = by_id[raw.participant_id]
+            raw.submitted_at = row.submitted_at
+            if row.problem:
+                raw.problems.append(row.problem)
 
 
 # ------------------------------------------------------------------------------------ late policy
@@ -381,6 +576,10 @@ def _validate(raw: _Raw, config: AssignmentConfig, out_dir: Path) -> Submission:
     for name in extra:
         problems.append(f"Archivo adicional '{name}': solo se entrega el notebook (sin imágenes ni datos); "
                         "no se ha tenido en cuenta.")
+    for plugin, entries in sorted(raw.other_plugins.items()):  # online text, ...: reported, never graded
+        shown = ", ".join(f"'{e}'" for e in entries[:3]) + (f" y {len(entries) - 3} más" if len(entries) > 3 else "")
+        problems.append(f"Entrega del tipo '{plugin}' de Moodle ({shown}): no se corrige; solo se corrige el "
+                        "notebook.")
     target = out_dir / raw.student / f"{config.name}.ipynb"
     notebook_path: Path | None = None
     original = None
@@ -396,11 +595,16 @@ def _validate(raw: _Raw, config: AssignmentConfig, out_dir: Path) -> Submission:
         status = OK
         original = notebooks[0].path
         limit = config.limits.file_size_mb * 1024 * 1024
-        data = notebooks[0].read(limit + 1) if notebooks[0].size <= limit else b""
-        if notebooks[0].size > limit or len(data) > limit:
+        try:
+            data = notebooks[0].read(limit + 1) if notebooks[0].size <= limit else b""
+        except _Unreadable as exc:  # a damaged or encrypted zip member: only this student is affected
+            status, data = INVALID_NOTEBOOK, None
+            problems.append(f"El notebook '{original}' {exc}; no se ha corregido. Descarga de nuevo las entregas "
+                            "o pide al estudiante que lo suba otra vez.")
+        if data is not None and (notebooks[0].size > limit or len(data) > limit):
             status = INVALID_NOTEBOOK
             problems.append(f"El notebook '{original}' ocupa más de {config.limits.file_size_mb} MB; no se ha corregido.")
-        else:
+        elif data is not None:
             _write_bytes_atomic(target, data)
             notebook_path = target
     if notebook_path is None and target.exists():
@@ -434,25 +638,55 @@ def collect(source: Path, config: AssignmentConfig, out_dir: Path, *, worksheet:
         raise GraderError(f"{source}: no such file or folder; fix: give the submissions zip or the nbgrader course folder")
     out_dir.mkdir(parents=True, exist_ok=True)
     ignored: list[dict[str, str]] = []
+    layouts: set[str] = set()
     with contextlib.ExitStack() as stack:
         if source.is_file():
             try:
                 archive = stack.enter_context(zipfile.ZipFile(source))
-            except zipfile.BadZipFile as exc:
-                raise GraderError(f"{source}: not a valid zip file ({exc}); fix: download the submissions "
-                                  "again") from None
-            kind, raws = "prado_zip", _read_prado(source, archive, ignored)
+            except OSError as exc:
+                raise GraderError(f"{source}: cannot open the submissions ({exc.strerror or exc}); fix: check the "
+                                  "file's permissions, or download it again") from None
+            except (zipfile.BadZipFile, EOFError, ValueError, NotImplementedError) as exc:
+                raise GraderError(_not_a_zip(source, exc)) from None
+            kind, raws = "prado_zip", _read_prado(source, archive, ignored, layouts)
         elif (source / "submitted").is_dir():
             kind, raws = "nbgrader", _read_nbgrader(source / "submitted", config.name, ignored)
-        elif any(_PRADO_ENTRY.match(p.name) for p in source.iterdir()):
-            kind, raws = "prado_folder", _read_prado(source, None, ignored)
+        elif any(_MOODLE_ENTRY.match(p.name) for p in source.iterdir()):
+            kind, raws = "prado_folder", _read_prado(source, None, ignored, layouts)
         else:
             kind, raws = "nbgrader", _read_nbgrader(source, config.name, ignored)
         submissions = _finish(raws, kind, source, config, out_dir, ignored, worksheet)
     for entry in ignored:
         log.warning("ignored %r: %s", entry["entry"], entry["reason"])
-    write_submissions(out_dir, config.name, submissions, source=str(source), kind=kind, ignored=ignored)
+    extra: dict[str, Any] = {"layouts": sorted(layouts)} if layouts else {}
+    write_submissions(out_dir, config.name, submissions, source=str(source), kind=kind, ignored=ignored, **extra)
     return submissions
+
+
+def _not_a_zip(source: Path, exc: BaseException) -> str:
+    """One line naming the file, what it is instead of a zip, and the fix."""
+    try:
+        with source.open("rb") as handle:
+            head = handle.read(512)
+    except OSError:
+        head = b""
+    fix = ("fix: in Moodle/PRADO open the assignment, 'Ver todas las entregas' -> 'Descargar todas las entregas', "
+           "and give that .zip (or the folder it extracts to)")
+    if not head:
+        what = "the file is empty"
+    elif head.removeprefix(codecs.BOM_UTF8).lstrip().startswith(b"<"):
+        what = "it is a web page, not a zip (an expired Moodle session or an error page saved instead of the download)"
+    elif head.startswith(b"Rar!"):
+        what = "it is a RAR archive"
+    elif head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        what = "it is a 7-Zip archive"
+    elif head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ")):
+        what = "it is a compressed tar/gzip/bzip2/xz file"
+    elif head.startswith(b"PK"):
+        what = f"the zip is cut off or damaged ({exc}); the download was probably interrupted"
+    else:
+        what = f"it is not a zip file ({exc})"
+    return f"{source}: cannot read the submissions: {what}; {fix}"
 
 
 def _finish(raws: list[_Raw], kind: str, source: Path, config: AssignmentConfig, out_dir: Path,
@@ -460,12 +694,7 @@ def _finish(raws: list[_Raw], kind: str, source: Path, config: AssignmentConfig,
     """Submission times from the worksheet, then one validated Submission per safely named student."""
     if worksheet is not None:
         deadline = deadline_of(config)
-        times = read_worksheet(worksheet, deadline.tzinfo if deadline else timezone.utc)
-        for raw in raws:
-            if raw.participant_id in times:
-                raw.submitted_at, problem = times[raw.participant_id]
-                if problem:
-                    raw.problems.append(problem)
+        _apply_worksheet(raws, worksheet, deadline.tzinfo if deadline else timezone.utc)
     elif kind.startswith("prado") and deadline_of(config) is not None:
         log.warning("%s: a PRADO download carries no submission times; pass the grading worksheet "
                     "(--worksheet) to apply the late policy", source)

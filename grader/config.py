@@ -8,12 +8,13 @@ A bad file raises :class:`ConfigError` with one line naming the file, the key an
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from grader.instructor import ASSIGNMENTS_DIR, HIDDEN_TESTS_DIR, METRICS_PATH
 
@@ -35,6 +36,11 @@ class Limits(_Strict):
     disk_mb: int = Field(1024, gt=0, description="everything the notebook writes to its folder, together")
     output_bytes: int = Field(2_000_000, gt=1000, description="text printed by all cells together")
     startup_timeout_s: int = Field(60, gt=0)
+    # What a submission may hold before it is run at all (the released Práctica 3 has 33 cells and about
+    # 20 KB of code and text). Outputs do not count: they are cleared before grading.
+    max_cells: int = Field(1000, gt=0, description="cells of a submission; more: rejected without running it")
+    max_source_mb: int = Field(20, gt=0, description="code and text of all cells together (UTF-8), outputs "
+                                                     "not counted; more: rejected without running it")
 
 
 class Threshold(_Strict):
@@ -80,6 +86,51 @@ class LatePolicy(_Strict):
     max_days_late: int = Field(0, ge=0, description="later than this: graded 0; 0 = no late submissions")
 
 
+PACKAGE_NAME = "keras-course-grader"  # the distribution students install ("from grader import check")
+# Characters an install line may not hold: it is written into the notebook inside double quotes of a
+# '%pip install' line, where IPython would expand {...} and $name, and a student copies it to a shell.
+_UNSAFE_INSTALL = re.compile(r"[\s\"'`{}$\\;&|<>]")
+
+
+def check_install_requirement(text: str) -> str:
+    """``[release] install``: a pip requirement for this package students can install as they are:
+    ``keras-course-grader @ git+https://host/course/repo@v1`` (or ``==1.0`` from an index); no extras
+    (the notebook adds them), no environment marker, only https URLs. Returns it normalised."""
+    from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.utils import canonicalize_name
+
+    example = f"{PACKAGE_NAME} @ git+https://github.com/<org>/<course repository>@<tag>"
+    text = text.strip()
+    try:
+        requirement = Requirement(text)
+    except InvalidRequirement as exc:
+        raise ValueError(f"not a pip requirement ({exc}); write it like {example}") from None
+    if canonicalize_name(requirement.name) != PACKAGE_NAME:
+        raise ValueError(f"names {requirement.name!r}, not {PACKAGE_NAME!r}; write it like {example}")
+    if requirement.extras or requirement.marker:
+        raise ValueError("takes no [extras] and no '; marker': the released notebook adds what students need")
+    if requirement.url is None and not requirement.specifier:
+        raise ValueError(f"says neither where nor which version; write it like {example}")
+    if requirement.url is not None and not requirement.url.startswith(("git+https://", "https://")):
+        raise ValueError(f"{requirement.url}: students install over https (git+https://... or https://...); "
+                         "ssh and file URLs work only on the instructor's machine")
+    rest = requirement.url if requirement.url is not None else str(requirement.specifier)
+    if _UNSAFE_INSTALL.search(rest.replace("<", "").replace(">", "") if requirement.url is None else rest):
+        raise ValueError("holds a space, quote, brace, '<', '$' or shell character (a placeholder left in?); "
+                         "write the course repository's plain https URL")
+    return f"{PACKAGE_NAME} @ {rest}" if requirement.url is not None else f"{PACKAGE_NAME}{rest}"
+
+
+class ReleaseSettings(_Strict):
+    install: str | None = Field(None, description="pip requirement students install the package with; the "
+                                                  "release writes it into the notebook's {{grader_install}}")
+
+    @field_validator("install")
+    @classmethod
+    def _valid_install(cls, value: str | None) -> str | None:
+        return None if value is None else check_install_requirement(value)
+
+
 class AssignmentConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     title: str
@@ -92,6 +143,7 @@ class AssignmentConfig(_Strict):
     limits: Limits = Limits()
     heldout: HeldOut = HeldOut()
     late: LatePolicy = LatePolicy()
+    release: ReleaseSettings = ReleaseSettings()
     checks: dict[str, Check]
     manual: dict[str, ManualPart] = Field(default_factory=dict)
 
@@ -152,7 +204,7 @@ def _first_error(path: Path, error: ValidationError) -> str:
 
 
 def load_config(path: str | Path) -> AssignmentConfig:
-    path = Path(path)
+    path = Path(path).expanduser().absolute()  # the folder anchors the config's own relative entries
     if not path.is_file():
         raise ConfigError(f"{path}: no such configuration file; fix: create it or check the assignment name")
     try:

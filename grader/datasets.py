@@ -2,7 +2,8 @@
 
 Resolution order (the course's data policy), first match wins:
 
-1. an explicit directory: the ``data_dir`` argument, else ``$GRADER_DATA_DIR``;
+1. explicit directories: the ``data_dir`` argument, else ``$GRADER_DATA_DIR`` (folders separated by
+   ``os.pathsep``; relative ones are taken from the current folder and made absolute);
 2. Keras' cache: ``$KERAS_HOME/datasets`` (default ``~/.keras/datasets``);
 3. Debian's datasets folder: ``/usr/share/datasets`` (package ``dataset-fashion-mnist``);
 4. Keras' own download (skipped when ``$GRADER_OFFLINE`` is set).
@@ -63,16 +64,25 @@ class SourceProbe:
 
 def keras_cache_dir() -> Path:
     keras_home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return Path(keras_home) / "datasets"
+    return _absolute(keras_home) / "datasets"
+
+
+def _absolute(path: str) -> Path:
+    return Path(os.path.abspath(os.path.expanduser(path)))
+
+
+def explicit_dirs(data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The explicit data folders, absolute: ``data_dir`` else ``$GRADER_DATA_DIR``, each a list of
+    folders separated by ``os.pathsep`` (like ``PATH``). A relative entry is taken from the folder the
+    program was started in, here where it enters the program: kernels run in folders of their own."""
+    explicit = os.fspath(data_dir) if data_dir else os.environ.get(DATA_DIR_ENV, "")
+    return [_absolute(entry) for entry in explicit.split(os.pathsep) if entry.strip()]
 
 
 def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
     """The local directories to search, in resolution order, each with a label for messages."""
-    places: list[tuple[str, Path]] = []
-    explicit = data_dir or os.environ.get(DATA_DIR_ENV)
-    if explicit:
-        label = "explicit directory" if data_dir else f"${DATA_DIR_ENV}"
-        places.append((label, Path(explicit)))
+    label = "explicit directory" if data_dir else f"${DATA_DIR_ENV}"
+    places: list[tuple[str, Path]] = [(label, folder) for folder in explicit_dirs(data_dir)]
     places.append(("Keras cache", keras_cache_dir()))
     places.append(("Debian datasets", DEBIAN_DATASETS))
     return places
@@ -102,6 +112,29 @@ def probe_sources(name: str, data_dir: str | os.PathLike | None = None) -> list[
         found = _local_files(name, root)
         probes.append(SourceProbe(place, found or root, found is not None))
     return probes
+
+
+def describe_source(name: str, data_dir: str | os.PathLike | None = None) -> str:
+    """Where ``name`` would be loaded from, in words, without loading it."""
+    found = next((p for p in probe_sources(name, data_dir) if p.found), None)
+    if found is not None:
+        return f"{found.place}: {found.path}"
+    if os.environ.get(OFFLINE_ENV):
+        return f"nowhere: not found locally and ${OFFLINE_ENV} forbids Keras' download"
+    return "Keras' download (not found locally)"
+
+
+def local_dataset_paths() -> list[Path]:
+    """Each course dataset found locally (a file or a folder), absolute: what a sandbox shows
+    read-only. Only the datasets, never the folder around them, which may hold anything."""
+    found = (next((p for p in probe_sources(name) if p.found), None) for name in DATASET_NAMES)
+    return [probe.path for probe in found if probe is not None]
+
+
+def kernel_data_dir(paths: list[Path]) -> str:
+    """The ``$GRADER_DATA_DIR`` that finds ``paths`` again from another process and folder (a
+    kernel): their folders, absolute; each dataset may come from another place."""
+    return os.pathsep.join(str(folder) for folder in dict.fromkeys(path.parent for path in paths))
 
 
 def read_idx(path: Path) -> np.ndarray:

@@ -18,12 +18,21 @@ def run_demo(out: Path, *, workers: int = 2, log=print) -> Path:
     from grader.batch import autograde
     from grader.collect import collect
     from grader.config import load_assignment
+    from grader.datasets import describe_source
     from grader.export_grades import export_all
     from grader.release import release_assignment
     from grader.report import write_feedback
     from grader.sandbox import sandbox_status
 
     out = Path(out).resolve()
+    usable, reason = sandbox_status()
+    if usable:
+        log("sandbox: each notebook runs in its own bubblewrap sandbox")
+    else:
+        log(f"sandbox: none ({reason}); the bundled examples are trusted, so they run unsandboxed. "
+            "Student submissions need it: apt-get install bubblewrap")
+    for dataset in ("mnist", "fashion_mnist"):
+        log(f"data: {dataset} from {describe_source(dataset)}")
     if out.exists():
         shutil.rmtree(out)
     config = load_assignment("practica3")
@@ -32,9 +41,6 @@ def run_demo(out: Path, *, workers: int = 2, log=print) -> Path:
     log(f"1/5 release: {released.notebook}")
     submissions = collect(EXAMPLES_ZIP, config, out / "submissions")
     log(f"2/5 collect: {len(submissions)} submissions from {EXAMPLES_ZIP.name}")
-    usable, reason = sandbox_status()
-    if not usable:
-        log(f"warning: no sandbox ({reason}); the bundled examples are trusted, so they run without one")
     autograde(config, out / "submissions", db_url=db_url, workers=workers, sandbox=usable)
     log("3/5 autograde: done")
     exports = export_all(db_url, config, out / "grades")

@@ -92,9 +92,10 @@ DISK_CHECK_EVERY = 1          # samples between two measurements of the working 
 _NEVER_TAG = "\x00grader-never-skip"  # nbclient skips cells with this tag: no student can use it
 
 # Passed on from the grader's environment to the kernel when set (everything else is left out).
+# Paths are not among them: the kernel runs in another folder, so callers pass them made absolute.
 PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS",
               "TF_FORCE_GPU_ALLOW_GROWTH", "XLA_FLAGS", "KERAS_BACKEND", "OMP_NUM_THREADS",
-              "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "TZ", "GRADER_DATA_DIR",
+              "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "TZ",
               "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION")
 
 # What the ExecutionRecord's message says, in the course's language (Spanish) or English.

@@ -22,7 +22,7 @@ def require_checkout() -> Path:
     """Make ``reference_solutions`` importable; fail clearly outside a course checkout."""
     if not (REFERENCE_DIR / "__init__.py").is_file():
         raise GraderError(f"{REFERENCE_DIR}: not found; this command needs the course repository "
-                          "(git clone it and 'pip install -e .' there), not the student package")
+                          "(git clone it and \"pip install -e '.[instructor]'\" there), not the student package")
     if str(PROJECT_ROOT) not in sys.path:
         sys.path.insert(0, str(PROJECT_ROOT))
     return PROJECT_ROOT

@@ -21,8 +21,8 @@ import nbformat
 
 from grader import __version__
 from grader.checks.rules import SubmissionFacts
-from grader.config import AssignmentConfig
-from grader.datasets import probe_sources
+from grader.config import AssignmentConfig, Limits
+from grader.datasets import DATA_DIR_ENV, kernel_data_dir, local_dataset_paths
 from grader.errors import GraderError, InvalidSubmissionError
 from grader.heldout import build_heldout
 from grader.records import (CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
@@ -36,19 +36,146 @@ HOME_NOISE = (ARTIFACTS, ".keras", ".cache", ".config", ".ipython", ".local", ".
               ".matplotlib", "__pycache__", ".python_history")
 INPUT_CALL = re.compile(r"(?<![\w.])input\s*\(")
 
+# What the student reads about a damaged notebook, in the course's language (Spanish) or English.
+READ_MESSAGES = {
+    "es": {
+        "too_many_cells": "{path}: el notebook tiene {count} celdas, más que el límite de {limit}, y no se ha "
+                          "ejecutado; solución: borra las celdas que sobran (vacías o repetidas) y entrégalo de "
+                          "nuevo",
+        "too_much_source": "{path}: el código y el texto de sus celdas ocupan {mb} MB, más que el límite de "
+                           "{limit} MB, y no se ha ejecutado (la celda {cell} sola ocupa {cell_mb} MB); solución: "
+                           "no pegues datos ni imágenes en las celdas (cárgalos desde un fichero) y entrégalo de "
+                           "nuevo",
+        "bad_cell": "{path}: la celda {cell} está dañada ({what}) y el notebook no se ha ejecutado; solución: copia "
+                    "tus respuestas en el notebook publicado, ábrelo y guárdalo en Jupyter o Colab, y entrega ese",
+        "not_a_cell": "no es un objeto JSON sino {kind}",
+        "bad_source": "su campo 'source' no es texto sino {kind}",
+        "number": "un número ({value})",
+        "boolean": "un booleano ({value})",
+        "object": "un objeto JSON",
+        "list": "una lista con valores que no son líneas de texto",
+        "other": "de tipo {value}",
+        "bad_type": "su campo 'cell_type' falta o no es code, markdown ni raw",
+        "no_source_one": "la celda {cells} no tenía campo 'source' (ausente o null en el fichero) y se ha tratado "
+                         "como vacía; comprueba que no perdiste código al guardar",
+        "no_source_many": "las celdas {cells} no tenían campo 'source' (ausente o null en el fichero) y se han "
+                          "tratado como vacías; comprueba que no perdiste código al guardar",
+        "restored": "celdas bloqueadas restauradas: {cells}",
+    },
+    "en": {
+        "too_many_cells": "{path}: the notebook has {count} cells, more than the limit of {limit}, and was not "
+                          "run; fix: delete the cells you do not need (empty or repeated ones) and submit it again",
+        "too_much_source": "{path}: the code and text of its cells take {mb} MB, more than the limit of "
+                           "{limit} MB, and it was not run (cell {cell} alone takes {cell_mb} MB); fix: do not "
+                           "paste data or images into cells (load them from a file) and submit it again",
+        "bad_cell": "{path}: cell {cell} is damaged ({what}) and the notebook was not run; fix: copy your "
+                    "answers into the released notebook, open and save it in Jupyter or Colab, and submit that one",
+        "not_a_cell": "it is not a JSON object but {kind}",
+        "bad_source": "its 'source' field is not text but {kind}",
+        "number": "a number ({value})",
+        "boolean": "a boolean ({value})",
+        "object": "a JSON object",
+        "list": "a list with items that are not lines of text",
+        "other": "of type {value}",
+        "bad_type": "its 'cell_type' field is missing or not code, markdown or raw",
+        "no_source_one": "cell {cells} had no 'source' field (missing or null in the file) and was treated as "
+                         "empty; check that no code was lost when saving",
+        "no_source_many": "cells {cells} had no 'source' field (missing or null in the file) and were treated as "
+                          "empty; check that no code was lost when saving",
+        "restored": "locked cells restored: {cells}",
+    },
+}
 
-def read_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
-    """The notebook as nbformat 4 with outputs cleared, plus notes on what was fixed on the way."""
+
+def _say(lang: str, key: str, **values) -> str:
+    return READ_MESSAGES.get(lang, READ_MESSAGES["en"])[key].format(**values)
+
+
+def _megabytes(lang: str, size: int) -> str:
+    text = f"{size / 1e6:.1f}"
+    return text.replace(".", ",") if lang == "es" else text
+
+
+def _utf8_size(text: str) -> int:
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))  # no copy when ASCII
+
+
+def cell_label(cell, index: int) -> str:
+    """How a note names a cell of the submitted file: its 1-based position and, when it has one, its id
+    (positions in the executed notebook differ once deleted locked cells are put back)."""
+    cell_id = cell.get("id") if isinstance(cell, dict) else None
+    return f"{index + 1} (id {cell_id[:40]})" if isinstance(cell_id, str) and cell_id else str(index + 1)
+
+
+def _kind(lang: str, value) -> str:
+    """How a message names a JSON value that should have been text."""
+    if isinstance(value, bool):
+        return _say(lang, "boolean", value=str(value).lower())
+    if isinstance(value, (int, float)):
+        return _say(lang, "number", value=repr(value)[:20])
+    if isinstance(value, dict):
+        return _say(lang, "object")
+    if isinstance(value, list):
+        return _say(lang, "list")
+    return _say(lang, "other", value=type(value).__name__)
+
+
+def _check_cells(cells: list, path: Path, limits: Limits, lang: str) -> list[int]:
+    """Reject a notebook too big to run or with a cell whose source is not text, before nbformat reads it.
+
+    Returns the indices of cells without a source (missing or null): unambiguous, they are read as empty.
+    A source that is a number, an object or a list of non-text is not: the notebook is rejected.
+    """
+    if len(cells) > limits.max_cells:
+        raise InvalidSubmissionError(_say(lang, "too_many_cells", path=path, count=len(cells), limit=limits.max_cells))
+    empty, total, largest = [], 0, (0, 0)
+    for index, cell in enumerate(cells):
+        if not isinstance(cell, dict):
+            what = _say(lang, "not_a_cell", kind=_kind(lang, cell))
+            raise InvalidSubmissionError(_say(lang, "bad_cell", path=path, cell=index + 1, what=what))
+        if cell.get("cell_type") not in ("code", "markdown", "raw"):
+            raise InvalidSubmissionError(_say(lang, "bad_cell", path=path, cell=cell_label(cell, index),
+                                              what=_say(lang, "bad_type")))
+        source = cell.get("source")
+        if source is None:
+            empty.append(index)
+            continue
+        if isinstance(source, list) and all(isinstance(line, str) for line in source):
+            size = sum(_utf8_size(line) for line in source)
+        elif isinstance(source, str):
+            size = _utf8_size(source)
+        else:
+            what = _say(lang, "bad_source", kind=_kind(lang, source))
+            raise InvalidSubmissionError(_say(lang, "bad_cell", path=path, cell=cell_label(cell, index),
+                                              what=what))
+        total += size
+        largest = max(largest, (size, index))
+    if total > limits.max_source_mb * 1_000_000:
+        raise InvalidSubmissionError(_say(lang, "too_much_source", path=path, mb=_megabytes(lang, total),
+                                          cell=cell_label(cells[largest[1]], largest[1]),
+                                          cell_mb=_megabytes(lang, largest[0]), limit=limits.max_source_mb))
+    return empty
+
+
+def read_submission(path: Path, limits: Limits | None = None,
+                    lang: str = "es") -> tuple[nbformat.NotebookNode, list[str]]:
+    """The notebook as nbformat 4 with outputs cleared, plus notes on what was fixed on the way.
+
+    ``limits``: the assignment's (``max_cells``, ``max_source_mb``); default :class:`Limits`' defaults.
+    ``lang``: the language of the messages about cells ("es" or "en").
+    """
+    limits = limits or Limits()
     notes: list[str] = []
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise InvalidSubmissionError(f"{path}: cannot be read ({exc.strerror})") from None
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")  # a byte order mark (Windows editors write one) is still UTF-8 text
     except UnicodeDecodeError as exc:
         raise InvalidSubmissionError(f"{path}: not UTF-8 text (byte {exc.start}): save it again from "
                                      "Jupyter or Colab as .ipynb") from None
+    del raw
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -60,10 +187,22 @@ def read_submission(path: Path) -> tuple[nbformat.NotebookNode, list[str]]:
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
         raise InvalidSubmissionError(f"{path}: JSON but not a Jupyter notebook (no cells)")
     version = data.get("nbformat")
+    raw_cells = data.get("cells")
+    if isinstance(raw_cells, list):  # nbformat 4: checked before nbformat reads (and validates) all of it
+        _check_cells(raw_cells, path, limits, lang)
+    del data, raw_cells
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises many types for malformed structures
         raise InvalidSubmissionError(f"{path}: malformed notebook ({type(exc).__name__}: {exc})"[:400]) from None
+    if not isinstance(nb.get("cells"), list):
+        raise InvalidSubmissionError(f"{path}: JSON but not a Jupyter notebook (no cells)")
+    empty = _check_cells(nb.cells, path, limits, lang)  # again after a conversion from nbformat 3
+    for index in empty:
+        nb.cells[index]["source"] = ""
+    if empty:
+        notes.append(_say(lang, "no_source_one" if len(empty) == 1 else "no_source_many",
+                          cells=", ".join(cell_label(nb.cells[index], index) for index in empty)))
     if version != 4:
         notes.append(f"nbformat {version} converted to nbformat 4")
     if not [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]:
@@ -114,16 +253,6 @@ def written_files(scratch: Path) -> list[str]:
             continue
         found.append(str(relative))
     return found
-
-
-def _data_roots() -> list[Path]:
-    """The local folders holding the course datasets (bound read-only into the sandbox)."""
-    roots = []
-    for name in ("mnist", "fashion_mnist"):
-        found = next((p for p in probe_sources(name) if p.found), None)
-        if found is not None:
-            roots.append(found.path if found.path.is_dir() else found.path.parent)
-    return roots
 
 
 def _kernel_cells(config: AssignmentConfig, paths: dict[str, Path]) -> tuple[list[str], list[str]]:
@@ -188,7 +317,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     ``scorer``: a running scoring process to reuse (a batch keeps one per worker); without it, one is
     started for this notebook and closed after it. Its sandbox setting must match ``sandbox``."""
     from grader.execute import execute_notebook
-    from grader.release import restore_locked_cells
+    from grader.release import repair_nbgrader_metadata, restore_locked_cells
 
     started = time.perf_counter()
     workdir = Path(workdir)
@@ -200,8 +329,10 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     for key in ("scratch", "runtime"):
         work[key].mkdir(parents=True)
     try:
-        nb, notes = read_submission(notebook)
+        nb, notes = read_submission(notebook, config.limits, config.language)
+        nb, repairs = repair_nbgrader_metadata(nb, config, db_url)
         nb, edited = restore_locked_cells(nb, config, db_url)
+        notes += repairs
     except InvalidSubmissionError as exc:
         result = _invalid_result(student, config, str(exc))
         write_json_atomic(workdir / "result.json", result.to_dict())
@@ -210,10 +341,10 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     timing = {"prepare_s": round(time.perf_counter() - started, 2)}
 
     policy = None
-    kernel_env = {"GRADER_DATA_DIR": "", **(env or {})}
-    roots = _data_roots()
-    if roots:
-        kernel_env["GRADER_DATA_DIR"] = str(roots[0])
+    kernel_env = {DATA_DIR_ENV: "", **(env or {})}
+    datasets = local_dataset_paths()
+    if datasets:
+        kernel_env[DATA_DIR_ENV] = kernel_data_dir(datasets)
     gpu = (env or {}).get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
     if gpu:  # several jobs share a GPU: each takes memory as it needs it, under either backend
         kernel_env.update({"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
@@ -221,7 +352,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
         from grader.sandbox import SandboxPolicy
 
         policy = SandboxPolicy(scratch=work["scratch"], limits=config.limits, runtime_dir=work["runtime"],
-                               ro_binds=(work["inputs"], *roots), gpu=gpu)
+                               ro_binds=(work["inputs"], *datasets), gpu=gpu)
     preamble, epilogue = _kernel_cells(config, work)
     executed = execute_notebook(nb, workdir=work["scratch"], limits=config.limits, preamble=preamble,
                                 epilogue=epilogue, sandbox=policy, env=kernel_env, lang=config.language)
@@ -230,7 +361,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     record.executed_notebook = str(workdir / "executed.ipynb")
     nbformat.write(executed.notebook, record.executed_notebook)
     if notes or edited:
-        restored = f"celdas bloqueadas restauradas: {', '.join(edited)}" if edited else ""
+        restored = _say(config.language, "restored", cells=", ".join(edited)) if edited else ""
         record.message = "; ".join(filter(None, [record.message, *notes, restored]))
 
     facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),

@@ -11,7 +11,9 @@ Both directions use nbgrader's own preprocessors, run as the lists below (data, 
 - :data:`RESTORE_PREPROCESSORS` is nbgrader's ``Autograde`` sanitising list less ``ClearOutput``:
   ``OverwriteCells`` compares each graded/locked cell of a submission with the gradebook's copy and
   puts the original back when the student edited it; a deleted one is re-added (built by nbgrader's
-  ``missing_cell_transform``; see :func:`restore_locked_cells`).
+  ``missing_cell_transform``; see :func:`restore_locked_cells`). Before it, cells copied from other
+  notebooks (unknown ``grade_id``), duplicated or with damaged nbgrader metadata are repaired
+  (:func:`repair_nbgrader_metadata`): nbgrader would reject the whole notebook for any of them.
 
 After ``SaveCells``, :func:`grader.gradebook.ensure_structure` adds the grade rows of the checks that
 have no cell in the notebook (``ej1_normas``), so the gradebook's maximum score is the assignment's.
@@ -39,9 +41,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from jsonschema import ValidationError as SchemaValidationError
 from nbformat import NotebookNode
 from nbgrader import utils as nbgrader_utils
 from nbgrader.api import MissingEntry
+from nbgrader.nbgraderformat import MetadataValidator
 from nbgrader.nbgraderformat.common import SchemaMismatchError
 from nbgrader.preprocessors import (
     CheckCellMetadata,
@@ -59,6 +63,7 @@ from nbgrader.preprocessors import (
 from traitlets.config import Config
 
 from grader import gradebook
+from grader import metadata as student_metadata
 from grader.config import AssignmentConfig
 from grader.errors import GraderError, InvalidSubmissionError
 
@@ -101,6 +106,51 @@ STUBS = {
            "missing": "This cell (id:{cell_id}) was missing from the submission. It was added back by nbgrader.\n\n"},
 }
 
+# Notes on cells whose nbgrader metadata could not be used as submitted (see repair_nbgrader_metadata).
+REPAIR_MESSAGES = {
+    "es": {
+        "cell": "celda {cells}",
+        "cells": "celdas {cells}",
+        "unknown": "{cells}: grade_id de nbgrader que esta práctica no tiene ({ids}; ¿viene de otro notebook?): "
+                   "se quitaron esos metadatos y su código se ejecuta como el de cualquier otra celda",
+        "duplicate": "{cells}: grade_id de nbgrader repetido ({ids}): se quitaron esos metadatos y su código se "
+                     "ejecuta como el de cualquier otra celda",
+        "kept": "'{grade_id}', que cuenta en la celda {cell}",
+        "stripped": "{cells}: metadatos de nbgrader dañados ({why}): se quitaron y su código se ejecuta como el "
+                    "de cualquier otra celda",
+        "rebuilt": "{cells}: metadatos de nbgrader dañados ({why}): se restauraron los del notebook publicado",
+        "fix": "para evitarlo, trabaja sobre el notebook publicado sin copiar celdas de otros notebooks ni "
+               "editar sus metadatos",
+        "not_object": "no son un objeto JSON",
+        "missing": "falta {key}",
+        "invalid": "{key}={value} no es válido",
+        "unknown_key": "clave desconocida {key}",
+        "rejected": "nbgrader no los acepta: {reason}",
+    },
+    "en": {
+        "cell": "cell {cells}",
+        "cells": "cells {cells}",
+        "unknown": "{cells}: nbgrader grade_id that this assignment does not have ({ids}; copied from another "
+                   "notebook?): that metadata was removed and the code runs like that of any other cell",
+        "duplicate": "{cells}: repeated nbgrader grade_id ({ids}): that metadata was removed and the code runs "
+                     "like that of any other cell",
+        "kept": "'{grade_id}', which counts in cell {cell}",
+        "stripped": "{cells}: damaged nbgrader metadata ({why}): it was removed and the code runs like that of any "
+                    "other cell",
+        "rebuilt": "{cells}: damaged nbgrader metadata ({why}): the released notebook's was put back",
+        "fix": "to avoid this, work on the released notebook without copying cells from other notebooks or "
+               "editing their metadata",
+        "not_object": "not a JSON object",
+        "missing": "{key} is missing",
+        "invalid": "{key}={value} is not valid",
+        "unknown_key": "unknown key {key}",
+        "rejected": "nbgrader rejects it: {reason}",
+    },
+}
+NBGRADER_FLAGS = ("grade", "solution", "locked", "task")
+GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]+$")
+_METADATA_VALIDATOR = MetadataValidator()  # nbgrader's, for the current schema (v3)
+
 # Nothing of these may reach a student: nbgrader's region markers, our hidden-check calls, and the
 # instructor-only package (students do not have it, so importing it would also break the notebook).
 LEAK_PATTERNS = (
@@ -127,6 +177,7 @@ class ReleaseResult:
     db_url: str
     grade_cells: dict[str, float] = field(default_factory=dict)  # grade_id -> points, in cell order
     locked_cells: list[str] = field(default_factory=list)  # grade_ids restored before grading
+    install: str | None = None  # what students install the grader with ([release] install)
 
     @property
     def total_points(self) -> float:
@@ -257,6 +308,7 @@ def release_assignment(config: AssignmentConfig, out_dir: Path = DEFAULT_OUT_DIR
     out_dir = Path(out_dir)
     nb = _read_source(config)
     _check_against_config(nb, config)
+    _fill_install(nb, config)
     target = out_dir / config.name / f"{notebook_id(config)}.ipynb"
     assignment_folder = config.folder.resolve()
     if assignment_folder == target.parent.resolve() or assignment_folder in target.resolve().parents:
@@ -288,10 +340,27 @@ def release_assignment(config: AssignmentConfig, out_dir: Path = DEFAULT_OUT_DIR
         raise GraderError(f"{config.source_path}: the student notebook would still contain {leaks[0]}"
                           f"{f' and {len(leaks) - 1} more' if len(leaks) > 1 else ''}; fix: put it inside "
                           "a solution or hidden-test region of a graded cell")
+    nb.metadata[student_metadata.KEY] = student_metadata.release_metadata(config)  # read by 'grader check'
     _write_atomic(nb, target)
     locked = [_nbgrader_meta(c)["grade_id"] for c in nb.cells if nbgrader_utils.is_locked(c)]
     log.info("released %s to %s (gradebook %s)", config.name, target, gradebook.printable_url(db_url))
-    return ReleaseResult(config.name, target, db_url, graded_cells(nb), locked)
+    return ReleaseResult(config.name, target, db_url, graded_cells(nb), locked, config.release.install)
+
+
+def _fill_install(nb: NotebookNode, config: AssignmentConfig) -> None:
+    """Write ``[release] install`` where the source notebook says ``{{grader_install}}`` (the
+    requirement) or ``{{grader_install_laptop}}`` (the same with the extras a student's computer needs)."""
+    uses = [index for index, cell in enumerate(nb.cells)
+            if any(token in cell.source for token in student_metadata.INSTALL_TOKENS)]
+    if not uses:
+        return
+    if not config.release.install:
+        raise GraderError(f"{config.source_path}: cell {uses[0]} ({nb.cells[uses[0]].get('id', '?')}) tells "
+                          f"students how to install the grader ({student_metadata.INSTALL_TOKEN}) but "
+                          f"{config.folder / 'assignment.toml'} has no [release] install; fix: add [release] "
+                          f"install = \"keras-course-grader @ git+https://<course repository>@<tag>\"")
+    for index in uses:
+        nb.cells[index].source = student_metadata.fill_install(nb.cells[index].source, config.release.install)
 
 
 def _grade_id(cell: NotebookNode) -> str | None:
@@ -374,12 +443,157 @@ def _give_cells_ids(nb: NotebookNode) -> None:
             used.add(cell["id"])
 
 
+def _say(config: AssignmentConfig, message: str, **values) -> str:
+    return REPAIR_MESSAGES.get(config.language, REPAIR_MESSAGES["en"])[message].format(**values)
+
+
+def _metadata_problem(cell: NotebookNode, config: AssignmentConfig) -> str | None:
+    """Why nbgrader cannot use a cell's nbgrader metadata as it is, in the assignment's language; None if it can."""
+    meta = cell.metadata["nbgrader"]
+    if not isinstance(meta, dict):
+        return _say(config, "not_object")
+    for key in ("schema_version", "grade", "locked", "solution"):
+        if key not in meta:
+            return _say(config, "missing", key=key)
+    if "grade_id" not in meta and any(meta.get(flag) for flag in NBGRADER_FLAGS):
+        return _say(config, "missing", key="grade_id")
+    if "points" not in meta and meta.get("grade"):
+        return _say(config, "missing", key="points")
+    extra = sorted(str(key) for key in meta if key not in _METADATA_VALIDATOR.schema["properties"])
+    if extra:
+        return _say(config, "unknown_key", key=extra[0][:40])
+    valid = {
+        "schema_version": lambda v: v == 3 and type(v) is int,
+        "grade_id": lambda v: isinstance(v, str) and bool(GRADE_ID.match(v)),
+        "points": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0,
+        "checksum": lambda v: isinstance(v, str) and len(v) == 32,
+        "cell_type": lambda v: v in ("raw", "code", "markdown"),
+        **{flag: lambda v: isinstance(v, bool) for flag in NBGRADER_FLAGS},
+    }
+    for key, is_valid in valid.items():
+        if key in meta and not is_valid(meta[key]):
+            return _say(config, "invalid", key=key, value=repr(meta[key])[:40])
+    try:  # nbgrader's own rules (a grade cell has points, a markdown grade cell is a solution, ...)
+        _METADATA_VALIDATOR.validate_cell(cell)
+    except (SchemaValidationError, SchemaMismatchError, KeyError, TypeError, ValueError) as exc:
+        reason = getattr(exc, "message", None) or str(exc)
+        return _say(config, "rejected", reason=reason.strip().splitlines()[0][:120] if reason.strip() else
+                    type(exc).__name__)
+    return None
+
+
+def _released_metadata(db_url: str, config: AssignmentConfig) -> dict[str, dict]:
+    """grade_id -> the nbgrader metadata the release gave that cell, rebuilt from the gradebook."""
+    with gradebook.open_gradebook(db_url) as gb:
+        try:
+            row = gb.find_notebook(notebook_id(config), config.name)
+        except MissingEntry:
+            raise GraderError(f"gradebook {gradebook.printable_url(db_url)}: no notebook '{notebook_id(config)}' of "
+                              f"assignment '{config.name}'; fix: run 'grader release {config.name} --db "
+                              f"{gradebook.printable_url(db_url)}' first") from None
+        max_scores = {cell.name: cell.max_score for cell in row.grade_cells}
+        solutions = {cell.name for cell in row.solution_cells}
+        released = {}
+        for source in row.source_cells:
+            meta = {"cell_type": source.cell_type, "grade": source.name in max_scores, "grade_id": source.name,
+                    "locked": bool(source.locked), "schema_version": 3, "solution": source.name in solutions,
+                    "task": False}
+            if source.name in max_scores:
+                meta["points"] = float(max_scores[source.name])
+            if source.checksum:
+                meta["checksum"] = source.checksum
+            released[source.name] = meta
+    return released
+
+
+def repair_nbgrader_metadata(nb: NotebookNode, config: AssignmentConfig,
+                             db_url: str | None) -> tuple[NotebookNode, list[str]]:
+    """A copy of ``nb`` whose nbgrader metadata nbgrader can process, and notes (assignment's language).
+
+    Students copy cells from other notebooks (a ``grade_id`` this release does not know), duplicate
+    cells (the same ``grade_id`` twice) or damage the metadata by hand (``points: "abc"``). nbgrader
+    then fails the whole notebook: ``OverwriteCells`` drops an unknown ``grade_id`` and
+    ``CheckCellMetadata`` raises jsonschema's ``ValidationError`` (not a ``ValueError``) for the cell
+    left without one; ``OverwriteCells`` raises ``ValueError`` on ``float("abc")``. Instead, a damaged
+    cell whose ``grade_id`` (or, without a usable one, whose cell id) is one of the release's gets the
+    released metadata back (``restore_locked_cells`` then puts back its source if it is locked); any
+    other cell with unusable or unknown nbgrader metadata loses it and runs as an ordinary cell. Of
+    cells sharing a ``grade_id``, the released one (cell id = ``grade_id``) keeps it, else the last
+    one (as nbgrader's ``DeduplicateIds``); the others run as ordinary cells.
+    """
+    from grader.pipeline import cell_label
+
+    db_url = resolve_db_url(db_url, DEFAULT_OUT_DIR)
+    released = _released_metadata(db_url, config)
+    nb = copy.deepcopy(nb)
+    found: dict[str, list[tuple[int, str]]] = {"unknown": [], "duplicate": [], "stripped": [], "rebuilt": []}
+    for index, cell in enumerate(nb.cells):
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = NotebookNode()
+        if "nbgrader" not in cell.metadata:
+            continue
+        meta = cell.metadata["nbgrader"]
+        grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
+        grade_id = grade_id if isinstance(grade_id, str) else None
+        claims = isinstance(meta, dict) and (grade_id is not None or any(meta.get(f) for f in NBGRADER_FLAGS))
+        problem = _metadata_problem(cell, config)
+        if problem is not None and grade_id is None and isinstance(cell.get("id"), str) and cell["id"] in released:
+            grade_id = cell["id"]  # a released cell (the release gives it its grade_id as cell id) damaged in place
+        if grade_id in released:
+            if problem is not None:
+                cell.metadata["nbgrader"] = NotebookNode(copy.deepcopy(released[grade_id]))
+                found["rebuilt"].append((index, problem))
+            continue
+        if problem is None and not any(meta.get(flag) for flag in NBGRADER_FLAGS):
+            continue  # an ordinary cell's valid metadata: nbgrader ignores it
+        del cell.metadata["nbgrader"]
+        if grade_id is not None and claims:
+            found["unknown"].append((index, grade_id))
+        elif claims or not isinstance(meta, dict):
+            found["stripped"].append((index, problem))
+    # A grade_id used twice: the released cell keeps it (the release makes its cell id the grade_id),
+    # else the last one, as nbgrader's DeduplicateIds does; the others become ordinary cells.
+    keeper: dict[str, int] = {}
+    for index, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader")
+        if meta and any(meta.get(flag) for flag in NBGRADER_FLAGS):
+            grade_id = meta["grade_id"]
+            if grade_id not in keeper or nb.cells[keeper[grade_id]].get("id") != grade_id:
+                keeper[grade_id] = index
+    for index, cell in enumerate(nb.cells):
+        meta = cell.metadata.get("nbgrader")
+        if meta and any(meta.get(flag) for flag in NBGRADER_FLAGS) and keeper[meta["grade_id"]] != index:
+            del cell.metadata["nbgrader"]
+            kept = keeper[meta["grade_id"]]
+            found["duplicate"].append((index, _say(config, "kept", grade_id=meta["grade_id"][:40],
+                                                   cell=cell_label(nb.cells[kept], kept))))
+
+    notes = []
+    for kind, cells in found.items():
+        if not cells:
+            continue
+        numbers = ", ".join(cell_label(nb.cells[index], index) for index, _ in cells)
+        where = _say(config, "cell" if len(cells) == 1 else "cells", cells=numbers)
+        details = list(dict.fromkeys(detail for _, detail in cells))
+        if kind == "unknown":
+            notes.append(_say(config, kind, cells=where, ids=", ".join(f"'{d[:40]}'" for d in details[:5])))
+        elif kind == "duplicate":
+            notes.append(_say(config, kind, cells=where, ids="; ".join(details[:5])))
+        else:
+            notes.append(_say(config, kind, cells=where, why="; ".join(details[:3])))
+    if notes:
+        notes.append(_say(config, "fix"))
+        log.warning("%s: nbgrader metadata repaired: %s", config.name, "; ".join(notes))
+    return nb, notes
+
+
 def restore_locked_cells(nb: NotebookNode, config: AssignmentConfig, db_url: str, *,
                          include_hidden_tests: bool = False) -> tuple[NotebookNode, list[str]]:
     """Put back the graded/locked cells a student edited or deleted, from the gradebook at ``db_url``.
 
     Returns a restored copy (``nb`` is not modified) and the grade_ids that had been edited or
     deleted, in cell order. Cell types, lock flags and points of graded cells are restored too.
+    Unknown, duplicated or damaged nbgrader metadata is repaired first (:func:`repair_nbgrader_metadata`).
     By default each restored cell is the *released* version (hidden tests removed again): the
     student's kernel must never see hidden tests. ``include_hidden_tests=True`` gives what
     ``nbgrader autograde`` executes (the hidden tests back in their cells).
@@ -393,14 +607,15 @@ def restore_locked_cells(nb: NotebookNode, config: AssignmentConfig, db_url: str
                               f"assignment '{config.name}'; fix: run 'grader release {config.name} --db "
                               f"{gradebook.printable_url(db_url)}' first") from None
 
+    nb, _ = repair_nbgrader_metadata(nb, config, db_url)  # notes logged; grade_submission reports them
     cfg = Config()
     cfg.OverwriteCells.missing_cell_notification = STUBS.get(config.language, STUBS["en"])["missing"]
     try:
         submitted = _fingerprints(nb)
         restored, _ = _run(RESTORE_PREPROCESSORS, copy.deepcopy(nb), _resources(config, db_url), cfg,
                            _nbgrader_restore_log)
-    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError,
-            SchemaMismatchError) as exc:  # nbgrader's ValidationError is a ValueError
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, SchemaMismatchError,
+            SchemaValidationError) as exc:  # nbgrader's ValidationError is jsonschema's, not a ValueError
         raise InvalidSubmissionError(f"submission of {config.name}: its nbgrader cell metadata is damaged "
                                      f"({type(exc).__name__}: {str(exc).strip()[:160]}); fix: start again from the "
                                      "released notebook and copy the answers over") from None

@@ -146,12 +146,17 @@ def check(part: str, obj: Any, *, hidden: bool = False, lang: str = "es", **obje
     return outcome
 
 
-def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str = "es", on_cell=None):
+def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str | None = None, on_cell=None,
+                    warn=None):
     """``grader check``: run a student's notebook locally with the public checks only.
 
     Works from the student's release alone (no hidden tests, labels or gradebook): the points of
-    each public part come from the notebook's own nbgrader metadata. Sandboxed when bubblewrap is
-    usable (``sandbox=None`` means "if possible"). Returns the GradeResult and the report's path.
+    each public part come from the notebook's own nbgrader metadata; the assignment, its language
+    (unless ``lang`` is given) and its execution limits from the ``grader`` block ``grader release``
+    wrote into the notebook's metadata (:mod:`grader.metadata`), else practica3's defaults, said in a
+    note. Sandboxed when bubblewrap is usable (``sandbox=None`` means "if possible"; when it is not,
+    a note says so and the student's own code runs unsandboxed). ``warn(line)`` receives each note
+    (default: none). Returns the GradeResult and the report's path.
     """
     import json
     import tempfile
@@ -162,8 +167,10 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
     from grader.errors import InvalidSubmissionError
     from grader.execute import execute_notebook
     from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
+    from grader.metadata import read_settings
     from grader.report import write_report
 
+    warn = warn or (lambda line: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     student = Path(notebook).stem
@@ -180,28 +187,45 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
         record = ExecutionRecord(ExecutionStatus.INVALID_NOTEBOOK, str(exc))
         result = GradeResult(student, ASSIGNMENT, [], record, datetime.now(timezone.utc).isoformat(timespec="seconds"),
                              __version__)
-        return result, write_report(result, out_dir, lang=lang)
+        return result, write_report(result, out_dir, lang=lang or "es")
 
+    settings = read_settings(nb.metadata, lang)
+    lang = settings.language
+    for note in settings.notes:
+        warn(note)
+    if settings.assignment != ASSIGNMENT:
+        from grader.errors import GraderError
+
+        update = f"pip install --upgrade \"{settings.install}\"" if settings.install else "pip install --upgrade ..."
+        raise GraderError(f"{notebook}: this notebook is for assignment {settings.assignment!r}, but this grader "
+                          f"package ({__version__}) has the public checks of {ASSIGNMENT!r} only; fix: update it: "
+                          f"{update}")
     if sandbox is None:
         from grader.sandbox import sandbox_status
 
-        sandbox = sandbox_status()[0]
+        sandbox, why = sandbox_status()
+        if not sandbox:
+            kind = "missing" if "not installed" in why else "broken"
+            warn(UNSANDBOXED[lang].format(why=UNSANDBOXED[f"{lang}_{kind}"].format(reason=why.split("; fix:")[0])))
+    if sandbox:
+        _fetch_missing_datasets(settings.datasets, nb, warn, lang)
     with tempfile.TemporaryDirectory(prefix="grader-check-") as temporary:
         scratch, runtime = Path(temporary) / "scratch", Path(temporary) / "runtime"
         scratch.mkdir()
         runtime.mkdir()
         outcomes_path = scratch / "public_checks.json"
         policy = None
-        from grader.config import Limits
+        limits = settings.limits
+        from grader.datasets import DATA_DIR_ENV, kernel_data_dir, local_dataset_paths
 
-        limits = Limits()
+        datasets = local_dataset_paths()
         if sandbox:
-            from grader.pipeline import _data_roots
             from grader.sandbox import SandboxPolicy
 
-            policy = SandboxPolicy(scratch=scratch, limits=limits, runtime_dir=runtime, ro_binds=tuple(_data_roots()))
+            policy = SandboxPolicy(scratch=scratch, limits=limits, runtime_dir=runtime, ro_binds=tuple(datasets))
         executed = execute_notebook(
             nb, workdir=scratch, limits=limits, sandbox=policy, on_cell=on_cell, lang=lang,
+            env={DATA_DIR_ENV: kernel_data_dir(datasets)},
             preamble=["from grader.datasets import serve_keras_offline\nserve_keras_offline()"],
             epilogue=[f"from grader.selfcheck import export_public_outcomes\n"
                       f"export_public_outcomes(globals(), {str(outcomes_path)!r}, {lang!r})"])
@@ -224,6 +248,46 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
         else:
             checks.append(CheckResult.from_fraction(part, maximum, found["fraction"], found["message"],
                                                     details=found["details"]))
-    result = GradeResult(student, ASSIGNMENT, checks, record, datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                         __version__)
+    result = GradeResult(student, settings.assignment, checks, record,
+                         datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__)
     return result, write_report(result, out_dir, lang=lang, executed_notebook=executed_path)
+
+
+# One line when bubblewrap cannot be used: the student's own code then runs without a sandbox.
+UNSANDBOXED = {
+    "es": "sin sandbox (bubblewrap {why}): como es tu propio código, se ejecuta sin aislar",
+    "en": "no sandbox (bubblewrap {why}): it is your own code, so it runs unsandboxed",
+    "es_missing": "no está instalado", "es_broken": "no funciona aquí: {reason}",
+    "en_missing": "is not installed", "en_broken": "does not work here: {reason}",
+}
+_NO_DOWNLOAD = {
+    "es": "no se pudo descargar {name} ({why}); dentro del sandbox no hay red, así que su load_data() fallará: "
+          "conéctate a internet y repite, o usa --no-sandbox",
+    "en": "could not download {name} ({why}); the sandbox has no network, so its load_data() will fail: "
+          "connect to the network and retry, or use --no-sandbox",
+}
+
+
+def _fetch_missing_datasets(names, nb, warn, lang: str) -> None:
+    """Download (into Keras' cache) each dataset of the assignment that the notebook loads
+    (``<name>.load_data``) and that has no local copy yet: the sandbox has no network, and the
+    kernel is served the local copies (``serve_keras_offline``)."""
+    import contextlib
+    import os
+    import re
+    import sys
+
+    from grader.datasets import DATASET_NAMES, OFFLINE_ENV, DatasetNotFoundError, load, probe_sources
+
+    code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
+    for name in names:
+        loaded = name in DATASET_NAMES and re.search(rf"(?<!\w){name}\.load_data", code)
+        if not loaded or os.environ.get(OFFLINE_ENV) or any(p.found for p in probe_sources(name)):
+            continue
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # Keras' progress: stdout is for 'grader check --json'
+                load(name, allow_download=True)
+        except (DatasetNotFoundError, ImportError) as exc:
+            found = re.search(r"Keras download (.*?)\. Fix:", str(exc))
+            why = found.group(1) if found else f"{type(exc).__name__}: {exc}"
+            warn(_NO_DOWNLOAD[lang].format(name=name, why=why[:200]))

@@ -20,7 +20,7 @@ from nbgrader.preprocessors import IncludeHeaderFooter, InstantiateTests
 from grader.cli import main
 from grader.config import load_assignment
 from grader.datasets import probe_sources
-from grader.errors import GraderError, InvalidSubmissionError
+from grader.errors import GraderError
 from grader.release import (RELEASE_PREPROCESSORS, release_assignment, resolve_db_url,
                             restore_locked_cells)
 
@@ -202,13 +202,16 @@ def test_edited_and_deleted_locked_cells_are_restored(released, config):
     assert 'check("ej1_precision_cnn", cnn_model, hidden=True)' in _cell(for_nbgrader, "ej1_precision_cnn").source
 
 
-def test_damaged_cell_metadata_is_an_invalid_submission(released, config):
+def test_damaged_cell_metadata_is_repaired_from_the_release(released, config):
+    """A released cell (known by its cell id) whose nbgrader metadata lost its grade_id gets the released
+    metadata back instead of nbgrader rejecting the whole notebook (tests/test_damaged_notebooks.py)."""
     result, _ = released
-    submission = nbformat.read(result.notebook, as_version=4)
+    original = nbformat.read(result.notebook, as_version=4)
+    submission = copy.deepcopy(original)
     del _cell(submission, "ej1_arquitectura").metadata.nbgrader["grade_id"]
-    with pytest.raises(InvalidSubmissionError) as error:
-        restore_locked_cells(submission, config, result.db_url)
-    assert "grade_id" in str(error.value) and "fix:" in str(error.value) and "\n" not in str(error.value)
+    restored, edited = restore_locked_cells(submission, config, result.db_url)
+    assert edited == [] and [c.id for c in restored.cells] == [c.id for c in original.cells]
+    assert _cell(restored, "ej1_arquitectura").metadata.nbgrader == _cell(original, "ej1_arquitectura").metadata.nbgrader
 
 
 def test_missing_source_notebook_is_one_line_error(config, tmp_path):
