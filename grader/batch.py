@@ -70,8 +70,9 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from grader import __version__
 from grader.collect import INVALID_NOTEBOOK, MISSING_NOTEBOOK, MULTIPLE_NOTEBOOKS, TOO_LATE, Submission, load_submissions
 from grader.config import AssignmentConfig
+from grader.course import CourseRoot
 from grader.errors import GraderError
-from grader.gradebook import GradebookRecorder, finished_students
+from grader.gradebook import GradebookRecorder, finished_students, notebook_name
 from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
 from grader.scoring import ScoringServer
 
@@ -278,6 +279,27 @@ def outcome_of(result: GradeResult) -> str:
     return PASSED if result.execution.status is ExecutionStatus.COMPLETED else FAILED
 
 
+# ------------------------------------------------------------------------------------- course tree
+
+def write_course_layout(course: CourseRoot, config: AssignmentConfig, submission: Submission, result: GradeResult,
+                        *, finished: bool = True) -> str:
+    """Write the submission's files into nbgrader's tree under ``course`` (see :func:`autograde`);
+    return "" or, when a file cannot be written, a one-line reason (the result is then not finished)."""
+    name = notebook_name(config)
+    try:
+        if submission.notebook is not None and Path(submission.notebook).is_file():
+            course.write_submitted(submission.student, config.name, name, Path(submission.notebook),
+                                   submission.submitted_at)
+        if finished:
+            executed = result.execution.executed_notebook
+            course.write_autograded(submission.student, config.name, name, Path(executed) if executed else None)
+            course.write_feedback(result, config)
+    except Exception as exc:  # a full disk, a permission: this student is retried, the batch goes on
+        log.warning("course tree of %s: %s", submission.student, exc, exc_info=True)
+        return f"no se pudieron escribir los ficheros del curso en {course.root} ({type(exc).__name__}: {exc})"
+    return ""
+
+
 # ------------------------------------------------------------------------------------------ cluster
 
 def _start_cluster(workers: int, gpus: list[str], jobs_per_gpu: int):
@@ -307,7 +329,8 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
               scheduler: str | None = None, force: bool = False, students: list[str] | None = None,
               jobs_per_gpu: int = 1, sandbox: bool = True, grade_fn: GradeFn | None = None,
               workdir: Path | None = None, console=None, progress: bool = True,
-              threads_per_job: int = 0) -> BatchSummary:
+              threads_per_job: int = 0, course: CourseRoot | Path | None = None,
+              layout: bool = True) -> BatchSummary:
     """Grade the submissions collected in ``submissions_dir`` into the gradebook at ``db_url``.
 
     ``workers``: worker processes of the embedded cluster (ignored with ``scheduler``, the address of a
@@ -315,6 +338,13 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
     ``grader.pipeline.grade_submission``; it must be importable on the workers. ``workdir``: per-student
     scratch folders (default ``<submissions_dir>/../work``). ``threads_per_job``: CPU threads for each
     job's math libraries (:func:`thread_caps`); 0 (default): no limit.
+
+    ``course``: the course root (default ``<submissions_dir>/..``, :class:`grader.course.CourseRoot`).
+    Before each result is recorded, nbgrader's tree is written under it (``layout=False``: not):
+    ``submitted/<student>/<assignment>/<notebook>.ipynb`` (+ ``timestamp.txt``),
+    ``autograded/<student>/<assignment>/<notebook>.ipynb`` (the executed notebook: what the formgrader
+    shows to grade the manual parts) and ``feedback/<student>/<assignment>/`` (the HTML report). A
+    result is recorded only after its files are written, so a killed batch regrades what it lacks.
     """
     from rich.console import Console
 
@@ -322,6 +352,10 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
     started = time.monotonic()
     submissions_dir = Path(submissions_dir).resolve()
     workdir = Path(workdir) if workdir else submissions_dir.parent / "work"
+    if course is None:
+        course = CourseRoot.of_submissions(submissions_dir)
+    elif not isinstance(course, CourseRoot):
+        course = CourseRoot(course)
     if workers < 1 or jobs_per_gpu < 1:
         raise GraderError("--workers and --jobs-per-gpu must be at least 1")
     if sandbox:
@@ -360,6 +394,10 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
 
         def record(submission: Submission, result: GradeResult, outcome: str, message: str = "",
                    finished: bool = True, manual_zero: bool = False) -> None:
+            if layout:
+                problem = write_course_layout(course, config, submission, result, finished=finished)
+                if problem:  # not recorded as finished: the next run grades it again and rewrites the files
+                    finished, outcome, message = False, ERRORED, problem
             recorder.record(result, submission=submission, finished=finished, manual_zero=manual_zero)
             summary.outcomes[submission.student] = outcome
             summary.scores[submission.student] = result.score

@@ -31,6 +31,15 @@ def absolute_db_url(ctx: click.Context, param: click.Parameter, value: str | Non
     return str(Path(value).expanduser().resolve())
 
 
+def course_options(command):
+    """``--course`` and ``--db``: the course root (default: here) and its gradebook."""
+    command = click.option("--db", "db_url", default=None, callback=absolute_db_url,
+                           help="nbgrader gradebook: SQLAlchemy URL or SQLite file (default: COURSE/gradebook.db).")(command)
+    return click.option("--course", "course_dir", type=AbsolutePath(exists=True, file_okay=False), default=".",
+                        show_default=True, help="The course root: the folder holding gradebook.db, autograded/ and "
+                                                "feedback/ (for 'grader autograde --submissions SUBS': SUBS/..).")(command)
+
+
 class FriendlyGroup(click.Group):
     """Turn errors a user can fix into one line on stderr and exit status 2."""
 
@@ -120,6 +129,32 @@ def feedback(assignment: str, results_dir: str, out_dir: str | None, lang: str |
         sys.exit(1)
 
 
+@main.command("similarity")
+@click.argument("assignment")
+@click.option("--submissions", "submissions_dir", required=True, type=AbsolutePath(exists=True, file_okay=False),
+              help="The folder 'grader collect' wrote.")
+@click.option("--out", "out_dir", type=AbsolutePath(file_okay=False), help="Default: SUBMISSIONS/../similarity.")
+@click.option("--release", "release_path", type=AbsolutePath(exists=True), default=None,
+              help="The released notebook (or 'grader release' --out folder); default: released again in a temporary folder.")
+@click.option("--work", "work_dir", type=AbsolutePath(file_okay=False), default=None,
+              help="Graded workdirs with artifacts/*.keras (default: SUBMISSIONS/../work, if present).")
+@click.option("--lang", type=click.Choice(["es", "en"]), default=None, help="Language of the report.")
+@click.option("--reviewed", "reviewed", multiple=True, metavar="A,B", help="Mark this pair as reviewed (repeatable).")
+@click.option("--note", default="", help="Note kept with the pairs of --reviewed.")
+def similarity_command(assignment: str, submissions_dir: Path, out_dir: Path | None, release_path: Path | None,
+                       work_dir: Path | None, lang: str | None, reviewed: tuple[str, ...], note: str) -> None:
+    """Rank pairs and clusters of unusually similar submissions (code, written answers, trained models)."""
+    from grader.config import load_assignment
+    from grader.similarity import similarity_report
+
+    pairs = [tuple(p.strip() for p in item.split(",")) for item in reviewed]
+    if any(len(p) != 2 or not all(p) for p in pairs):
+        raise click.BadParameter("use --reviewed STUDENT_A,STUDENT_B", param_hint="--reviewed")
+    run = similarity_report(load_assignment(assignment), submissions_dir, out_dir, release=release_path,
+                            work_dir=work_dir, lang=lang, mark=pairs, note=note, log=click.echo)
+    click.echo(f"wrote {run.html_path} and {run.json_path}")
+
+
 @main.command("release")
 @click.argument("assignment")
 @click.option("--out", "out_dir", type=AbsolutePath(file_okay=False), default="release", show_default=True,
@@ -157,8 +192,8 @@ def grade(notebook: str, assignment: str, student: str | None, out_dir: str, db_
     from rich.table import Table
 
     from grader.config import load_assignment
+    from grader.course import CourseRoot
     from grader.pipeline import grade_submission
-    from grader.release import resolve_db_url
 
     config = load_assignment(assignment)
     if lang:
@@ -166,7 +201,7 @@ def grade(notebook: str, assignment: str, student: str | None, out_dir: str, db_
     student = student or Path(notebook).stem
     workdir = Path(out_dir) / student
     result = grade_submission(Path(notebook), config, student=student, workdir=workdir,
-                              sandbox=not no_sandbox, db_url=db_url or resolve_db_url(None, Path("release").resolve()))
+                              sandbox=not no_sandbox, db_url=db_url or CourseRoot.here().db_url)
     table = Table(title=f"{config.name} — {student}: {result.score:g} / {result.max_score:g}")
     for column in ("check", "points", "status", "message"):
         table.add_column(column)
@@ -247,15 +282,104 @@ def autograde_command(assignment: str, submissions_dir: str, db_url: str | None,
     summary = autograde(config, submissions, db_url=url, workers=workers, scheduler=scheduler, force=force,
                         students=list(students) or None, jobs_per_gpu=jobs_per_gpu, sandbox=not no_sandbox,
                         threads_per_job=threads_per_job)
-    exports = export_all(url, config, Path(export_dir) if export_dir else submissions.parent / "grades")
+    from grader.course import CourseRoot
+
+    exports = export_all(url, config, Path(export_dir) if export_dir else submissions.parent / "grades",
+                         course=CourseRoot.of_submissions(submissions))
     click.echo(f"wrote {exports['moodle_csv']} ({len(exports['moodle_left_out'])} left out: "
                "errors or manual parts pending), "
                f"{exports['plain_csv']}, {len(exports['student_jsons']['results'])} results/*.json and "
                "gradescope/*.json")
+    try:  # the grades are written by now: a failing similarity report must not hide them
+        from grader.similarity import similarity_report
+
+        similar = similarity_report(config, submissions)
+        click.echo(f"wrote {similar.html_path} (similarity of the batch; 'grader similarity' to review pairs)")
+    except Exception as exc:
+        click.echo(f"similarity report not written ({type(exc).__name__}: {exc}); fix: run 'grader similarity "
+                   f"{config.name} --submissions {submissions}' to see the whole error", err=True)
     if summary.errored:
         click.echo(f"{len(summary.errored)} submission(s) hit a grader error; run the same command again "
                    "to retry them.", err=True)
         sys.exit(1)
+
+
+@main.command("export")
+@click.argument("assignment")
+@course_options
+@click.option("--out", "out_dir", type=AbsolutePath(file_okay=False), default=None,
+              help="Where the exports go (default: COURSE/grades).")
+@click.option("--worksheet", type=AbsolutePath(exists=True, dir_okay=False), default=None,
+              help="The grading worksheet CSV downloaded from Moodle: moodle.csv is then that sheet with its "
+                   "grade and feedback comments cells filled in (its own headers and language).")
+@click.option("--lang", type=click.Choice(["es", "en"]), default=None,
+              help="Language of moodle.csv's headers without --worksheet (default: the assignment's).")
+@click.option("--include-incomplete", is_flag=True, help="Also export students with manual parts still ungraded.")
+def export_command(assignment: str, course_dir: Path, db_url: str | None, out_dir: Path | None,
+                   worksheet: Path | None, lang: str | None, include_incomplete: bool) -> None:
+    """Export the grades (automatic + the formgrader's manual grades and comments) for Moodle/PRADO.
+
+    Writes moodle.csv (to upload with "Subir hoja de calificaciones"), moodle_feedback.zip (one HTML
+    report per student, for "Subir varios archivos de retroalimentación en un ZIP"), grades.csv and
+    results/ + gradescope/ JSONs.
+    """
+    from grader.config import load_assignment
+    from grader.course import CourseRoot
+    from grader.export_grades import export_all
+    from grader.release import resolve_db_url
+
+    config = load_assignment(assignment)
+    course = CourseRoot(course_dir)
+    url = resolve_db_url(db_url, course.root) if db_url else course.db_url
+    exports = export_all(url, config, out_dir or course.root / "grades", lang=lang,
+                         include_incomplete=include_incomplete, worksheet=worksheet, course=course)
+    click.echo(f"wrote {exports['moodle_csv']} ({len(exports['rows']) - len(exports['moodle_left_out'])} graded, "
+               f"{len(exports['moodle_left_out'])} left out)")
+    for student, why in sorted(exports["moodle_left_out"].items()):
+        click.echo(f"  {student}: {why}")
+    if exports.get("worksheet_unmatched"):
+        click.echo(f"  {len(exports['worksheet_unmatched'])} worksheet row(s) without a result here: left as they were")
+    click.echo(f"wrote {exports['feedback_zip']} ({len(exports['rows']) - len(exports['feedback_zip_left_out'])} "
+               f"report(s)), {exports['plain_csv']}")
+
+
+@main.command("formgrader")
+@course_options
+@click.option("--port", type=click.IntRange(0, 65535), default=0, show_default=True,
+              help="Port on 127.0.0.1 (0: a free one).")
+def formgrader_command(course_dir: Path, db_url: str | None, port: int) -> None:
+    """Start nbgrader's formgrader on the course to grade the manual parts (informe cells) by hand.
+
+    Runs a Jupyter server on 127.0.0.1 with the formgrader, its root the course root, and prints the
+    URL to open (with its token); Ctrl+C stops it. Grades and comments go to the gradebook, where
+    'grader export' reads them (Moodle's grade and feedback comments columns).
+
+    \b
+    On JupyterHub, run nbgrader's formgrader as a hub service instead and point it at the same folder,
+    in the nbgrader_config.py of the account that runs it:
+      c.CourseDirectory.root = "/path/to/course"      # holds gradebook.db and autograded/
+      c.CourseDirectory.db_url = "sqlite:////path/to/course/gradebook.db"   # if elsewhere
+    (nbgrader's "Using nbgrader with JupyterHub" documentation: a 'formgrader' service per course).
+    """
+    from grader.course import CourseRoot
+    from grader.formgrader import start_formgrader
+    from grader.release import resolve_db_url
+
+    course = CourseRoot(course_dir)
+    url = resolve_db_url(db_url, course.root) if db_url else course.db_url
+    if not (course.root / "autograded").is_dir():
+        click.echo(f"note: {course.root / 'autograded'} does not exist yet: the formgrader has no submission to "
+                   "show until 'grader autograde' has run on this course", err=True)
+    server = start_formgrader(course, port=port or None, db_url=url)
+    click.echo(f"formgrader: {server.url}")
+    click.echo(f"course root: {course.root}  gradebook: {url}")
+    click.echo("Ctrl+C to stop.")
+    try:
+        server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.stop()
 
 
 @main.command("check")

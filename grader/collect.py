@@ -413,7 +413,44 @@ _WORKSHEET_COLUMNS = {
     "id": ("identifier", "identificador"),
     "group": ("group", "grupo"),
     "time": ("last modified (submission)", "última modificación (entrega)"),
+    # what grader export fills in: 'grade', 'fullname' (core) and assignfeedback_comments' 'pluginname'
+    "grade": ("grade", "calificación"),
+    "name": ("full name", "nombre completo"),
+    "feedback": ("feedback comments", "comentarios de retroalimentación"),
 }
+
+
+@dataclass
+class WorksheetTable:
+    """Moodle's grading worksheet as read: its rows (header first) and where each known column is."""
+    path: Path
+    rows: list[list[str]]
+    columns: dict[str, int | None]
+
+    @property
+    def header(self) -> list[str]:
+        return self.rows[0]
+
+
+def read_worksheet_table(path: Path) -> WorksheetTable:
+    """The worksheet's cells in any of the encodings and delimiters it comes in, and its known columns
+    (``id``, ``time``, ``group``, ``grade``, ``name``, ``feedback``; None when absent) in either language."""
+    path = Path(path)
+    try:
+        text = _decode_worksheet(path.read_bytes())
+    except OSError as exc:
+        raise GraderError(f"{path}: cannot read the worksheet ({exc.strerror or exc}); fix: give the CSV "
+                          "Moodle downloads with 'Descargar hoja de calificaciones'") from None
+    first_line = text.split("\n", 1)[0]
+    # Moodle writes commas; Excel in a Spanish locale saves the same sheet with semicolons.
+    delimiter = max(",;\t", key=first_line.count) if first_line else ","
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
+    if not rows:
+        raise GraderError(f"{path}: empty worksheet; fix: download 'Descargar hoja de calificaciones' again")
+    header = [_normalise_header(h) for h in rows[0]]
+    columns = {key: next((header.index(n) for n in names if n in header), None)
+               for key, names in _WORKSHEET_COLUMNS.items()}
+    return WorksheetTable(path, rows, columns)
 
 
 @dataclass
@@ -443,24 +480,9 @@ def _normalise_header(text: str) -> str:
 
 def _read_worksheet_rows(path: Path, tz: Any) -> tuple[list[_WorksheetRow], bool]:
     """Every row of Moodle's grading worksheet, and whether it has the team column."""
-    path = Path(path)
-    try:
-        text = _decode_worksheet(path.read_bytes())
-    except OSError as exc:
-        raise GraderError(f"{path}: cannot read the worksheet ({exc.strerror or exc}); fix: give the CSV "
-                          "Moodle downloads with 'Descargar hoja de calificaciones'") from None
-    first_line = text.split("\n", 1)[0]
-    # Moodle writes commas; Excel in a Spanish locale saves the same sheet with semicolons.
-    delimiter = max(",;\t", key=first_line.count) if first_line else ","
-    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter))
-    if not rows:
-        raise GraderError(f"{path}: empty worksheet; fix: download 'Descargar hoja de calificaciones' again")
-    header = [_normalise_header(h) for h in rows[0]]
-
-    def column(key: str) -> int | None:
-        return next((header.index(n) for n in _WORKSHEET_COLUMNS[key] if n in header), None)
-
-    id_col, time_col, group_col = column("id"), column("time"), column("group")
+    table = read_worksheet_table(path)
+    path, rows = table.path, table.rows
+    id_col, time_col, group_col = table.columns["id"], table.columns["time"], table.columns["group"]
     if id_col is None or time_col is None:
         found = ", ".join(repr(h) for h in rows[0][:8]) or "none"
         raise GraderError(f"{path}: no 'Identificador'/'Identifier' and 'Última modificación (entrega)'/'Last "

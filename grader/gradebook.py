@@ -79,9 +79,11 @@ def notebook_name(config: AssignmentConfig) -> str:
 
 
 def default_db_url(submissions_dir: Path) -> str:
-    """``sqlite:///<submissions_dir>/../gradebook.db``: next to the collected submissions, as nbgrader's
-    ``gradebook.db`` sits at the course root."""
-    return f"sqlite:///{(Path(submissions_dir).resolve().parent / 'gradebook.db')}"
+    """``sqlite:///<submissions_dir>/../gradebook.db``: the gradebook of the course root holding
+    ``submissions_dir`` (or a release's ``--out``), see :class:`grader.course.CourseRoot`."""
+    from grader.course import CourseRoot
+
+    return CourseRoot.of_submissions(submissions_dir).db_url
 
 
 def _ensure_alembic_on_path() -> None:

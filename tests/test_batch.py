@@ -167,7 +167,12 @@ def test_batch_gives_the_same_scores_as_one_by_one(course, config, monkeypatch):
     assert plain[0].startswith("student,display_name,participant_id,status,state,score,max_score,ej1_arquitectura")
     assert len(plain) == 15
     moodle = exports["moodle_csv"].read_text(encoding="utf-8").splitlines()
-    assert moodle[0] == "Identificador,Nombre completo,Calificación,Última modificación (calificación)"
+    assert moodle[0] == ("Identificador,Nombre completo,Calificación,Última modificación (calificación),"
+                         "Comentarios de retroalimentación")
+    # nbgrader's tree under the course root: what the formgrader opens (fake_grade executes nothing)
+    assert (course / "submitted" / "s05" / "practica3" / "practica3.ipynb").is_file()
+    assert (course / "submitted" / "s05" / "practica3" / "timestamp.txt").read_text().endswith(" UTC")
+    assert (course / "feedback" / "s05" / "practica3" / "s05.html").is_file()
     assert moodle[1].startswith("Participante2002,Sin Notebook,0,")  # closed: no manual part pending
     assert len(moodle) == 3 and len(exports["moodle_left_out"]) == 12  # the others wait for the formgrader
     assert len(exports["student_jsons"]["gradescope"]) == 14

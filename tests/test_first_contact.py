@@ -65,7 +65,7 @@ def test_make_demo_in_a_fresh_clone_with_data_in_the_keras_cache(tmp_path):
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     lines = run.stdout.splitlines()
     first = next(line for line in lines if line.startswith("sandbox:"))
-    assert lines.index(first) < next(i for i, line in enumerate(lines) if line.startswith("1/5"))
+    assert lines.index(first) < next(i for i, line in enumerate(lines) if line.startswith("1/6"))
     assert any(line.startswith("data: mnist from Keras cache") for line in lines), run.stdout[:2000]
 
     results = clone / "demo" / "grades" / "results"
@@ -88,6 +88,9 @@ def test_make_demo_in_a_fresh_clone_with_data_in_the_keras_cache(tmp_path):
     for path in results.glob("*.json"):  # the failure this test was written for: data not found in the kernel
         assert "URL fetch failure" not in path.read_text(encoding="utf-8")
     assert (clone / "demo" / "feedback" / "index.html").is_file()
+    assert (clone / "demo" / "similarity" / "similarity.html").is_file()
+    # nbgrader's course tree, where the formgrader finds what to grade by hand
+    assert (clone / "demo" / "autograded" / "10001" / "practica3" / "practica3.ipynb").is_file()
 
 
 @pytest.fixture(scope="module")

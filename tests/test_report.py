@@ -661,6 +661,18 @@ CHROMIUM = next((shutil.which(name) for name in ("chromium", "chromium-browser",
                                                  "google-chrome-stable") if shutil.which(name)), None)
 
 
+def assert_styled_screenshot(shot: Path):
+    """A 1200x2000 screenshot of a rendered, styled page (not blank, not all white); its pixels."""
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (2000, 1200)
+    colours = len(np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0))
+    assert colours > 50, f"{colours} colours: a blank or unstyled page"
+    assert (pixels < 0.95).any(axis=-1).mean() > 0.03, "nearly all white"
+    return pixels
+
+
 def _chromium(page: Path, screenshot: Path, profile: Path) -> list[str]:
     """Open ``page`` headless, save a 1200x2000 screenshot; return the console lines Chromium logged."""
     command = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-extensions",
@@ -673,8 +685,6 @@ def _chromium(page: Path, screenshot: Path, profile: Path) -> list[str]:
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary on PATH (CI installs the 'chromium' package)")
 def test_report_in_headless_chromium(tmp_path, config):
-    import matplotlib.image
-
     # The way console errors are caught must itself catch one.
     probe = tmp_path / "probe.html"
     probe.write_text('<!DOCTYPE html><html><body><script>console.error("probe-error")</script></body></html>',
@@ -687,8 +697,4 @@ def test_report_in_headless_chromium(tmp_path, config):
     shot = tmp_path / "report.png"
     console = _chromium(page, shot, tmp_path / "p1")
     assert console == [], console
-    pixels = matplotlib.image.imread(shot)[..., :3]
-    assert pixels.shape[:2] == (2000, 1200)
-    colours = len(np.unique((pixels * 255).astype(np.uint8).reshape(-1, 3), axis=0))
-    assert colours > 50, f"{colours} colours: a blank or unstyled page"
-    assert (pixels < 0.95).any(axis=-1).mean() > 0.03, "nearly all white"
+    assert_styled_screenshot(shot)
