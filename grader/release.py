@@ -599,14 +599,7 @@ def restore_locked_cells(nb: NotebookNode, config: AssignmentConfig, db_url: str
     ``nbgrader autograde`` executes (the hidden tests back in their cells).
     """
     db_url = resolve_db_url(db_url, DEFAULT_OUT_DIR)
-    with gradebook.open_gradebook(db_url) as gb:
-        try:
-            gb.find_notebook(notebook_id(config), config.name)
-        except MissingEntry:
-            raise GraderError(f"gradebook {gradebook.printable_url(db_url)}: no notebook '{notebook_id(config)}' of "
-                              f"assignment '{config.name}'; fix: run 'grader release {config.name} --db "
-                              f"{gradebook.printable_url(db_url)}' first") from None
-
+    # Also the check that the release is in the gradebook (a one-line GraderError when it is not).
     nb, _ = repair_nbgrader_metadata(nb, config, db_url)  # notes logged; grade_submission reports them
     cfg = Config()
     cfg.OverwriteCells.missing_cell_notification = STUBS.get(config.language, STUBS["en"])["missing"]
