@@ -8,7 +8,14 @@ few copied an informe changing some words. The command runs end to end in a fres
 (``--release`` given, as an instructor with the course folder would; ``--no-release`` releases again
 in a temporary folder), and what it flagged is checked against the plants.
 
+``--predictions`` adds what grading leaves of three classifiers per student (``work/<student>/
+predictions.json`` on 5,000 held-out labels, generated as ``tests/similarity_variants.py`` does, no
+model trained): the given CNN identical for most students (the prescribed recipe), the others
+independent, and the code copies' improved models copies of their originals' (a tenth of the mistakes
+fixed); the report then compares predictions too.
+
     .venv/bin/python -m bench.similarity --n 300 --reps 3 --out bench/results/cpu/similarity.json
+    .venv/bin/python -m bench.similarity --n 300 --reps 3 --predictions --out bench/results/cpu/similarity_predictions.json
 """
 
 from __future__ import annotations
@@ -30,6 +37,8 @@ if str(ROOT) not in sys.path:
 
 CODE_COPIES = 5
 TEXT_COPIES = 5
+HELDOUT_ITEMS = 5000
+PRESCRIBED_SHARE = 0.8   # students whose given CNN is the prescribed recipe's (identical predictions)
 RENAMABLE = ("model", "modelo", "red", "m", "h", "z", "x", "entrada", "salida", "inputs", "outputs", "capas",
              "filtros", "muestras", "indices", "escalador", "limpias", "errores", "reconstruidas", "salida",
              "vectores", "caracteristicas", "out", "images", "img", "i", "n", "x_in", "x_out", "auto", "units",
@@ -114,7 +123,27 @@ def write_submissions_folder(folder: Path, notebooks: dict[str, Any]) -> Path:
     return folder
 
 
-def measure(n: int, reps: int, with_release: bool, keep: Path | None = None) -> dict[str, Any]:
+def write_predictions_folder(work: Path, students: list[str], code_pairs: list[tuple[str, str]],
+                             seed: int = 0) -> None:
+    """``work/<student>/predictions.json`` for every student (see the module's docstring)."""
+    from tests import similarity_variants as v
+
+    rng, labels, hard, confusion = v.heldout_labels(seed, HELDOUT_ITEMS)
+    prescribed = v.independent_predictions(rng, labels, hard, confusion)
+    predicted = {student: {"cnn_model": prescribed if rng.random() < PRESCRIBED_SHARE
+                           else v.independent_predictions(rng, labels, hard, confusion),
+                           "improved_model": v.independent_predictions(rng, labels, hard, confusion),
+                           "svm_hog": v.independent_predictions(rng, labels, hard, confusion)}
+                 for student in students}
+    for a, b in code_pairs:
+        original, copier = (a, b) if b.startswith("c") else (b, a)
+        predicted[copier]["improved_model"] = v.copied_predictions(rng, predicted[original]["improved_model"], labels)
+    for student, models in predicted.items():
+        v.write_predictions(work, student, labels, models)
+
+
+def measure(n: int, reps: int, with_release: bool, keep: Path | None = None,
+            predictions: bool = False) -> dict[str, Any]:
     from bench.common import release, summarize
 
     work = Path(tempfile.mkdtemp(prefix="bench-similarity-"))
@@ -123,6 +152,8 @@ def measure(n: int, reps: int, with_release: bool, keep: Path | None = None) -> 
         release_path = work / "course" / "release" / "practica3" / "practica3.ipynb"
         notebooks, code_pairs, text_pairs = build_batch(released, n)
         subs = write_submissions_folder(work / "subs", notebooks)
+        if predictions:   # where grader similarity looks by default: SUBMISSIONS/../work
+            write_predictions_folder(work / "work", sorted(notebooks), code_pairs)
         grader = Path(sys.executable).parent / "grader"
         walls, data = [], None
         for rep in range(reps):
@@ -146,9 +177,11 @@ def measure(n: int, reps: int, with_release: bool, keep: Path | None = None) -> 
             "html_bytes": (work / f"out{reps - 1}" / "similarity.html").stat().st_size,
             "planted_code_copies": len(code_pairs), "planted_text_copies": len(text_pairs),
             "code_copies_flagged": sum("code" in flagged.get(p, []) for p in code_pairs),
+            "prediction_copies_flagged": sum("predictions_agree" in flagged.get(p, []) for p in code_pairs)
+            if predictions else None,
             "text_copies_flagged": sum("text" in flagged.get(p, []) for p in text_pairs),
             "flagged_pairs": len(flagged), "flagged_not_planted": sorted(f"{a}/{b}" for a, b in set(flagged) - planted),
-            "baseline": data["baseline"], "common_cap": data["common_cap"],
+            "baseline": data["baseline"], "common_cap": data["common_cap"], "predictions": predictions,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -160,12 +193,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--no-release", action="store_true", help="Let the command release into a temporary folder.")
     parser.add_argument("--keep", type=Path, help="Copy the last report folder here.")
+    parser.add_argument("--predictions", action="store_true",
+                        help="Also give every student generated classifier predictions (work/<student>/).")
     parser.add_argument("--out", type=Path)
     options = parser.parse_args(argv)
     from bench.common import environment, loadavg, write_json
 
     result = {"benchmark": "similarity", "environment": environment("bench.similarity", argv),
-              "measurement": measure(options.n, options.reps, not options.no_release, options.keep)}
+              "measurement": measure(options.n, options.reps, not options.no_release, options.keep,
+                                     options.predictions)}
     result["environment"]["loadavg_end"] = loadavg()
     if options.out:
         write_json(options.out, result)

@@ -12,7 +12,8 @@ __version__ = "0.1.0"
 def check(part: str, obj, **options):
     """Run the public checks of one part of the assignment on a live object and print a table.
 
-    Example: ``check("ej1_arquitectura", cnn_model)``. See :mod:`grader.selfcheck`.
+    Example: ``check("<part>", model)``, a part of the assignment with a public check. See
+    :mod:`grader.selfcheck`.
     """
     from grader.selfcheck import check as run_check
 

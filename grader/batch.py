@@ -39,7 +39,7 @@ the cluster)::
     cluster.scale(jobs=8)
     print(cluster.scheduler_address)        # e.g. tcp://10.0.0.5:8786; keep this process running
 
-    $ grader autograde practica3 --submissions entregas/ --scheduler tcp://10.0.0.5:8786
+    $ grader autograde ASSIGNMENT --submissions entregas/ --scheduler tcp://10.0.0.5:8786
 
 SLURM sets ``CUDA_VISIBLE_DEVICES`` for each job; a worker uses the first device in it. Workers must
 see the same paths (course checkout, submissions folder, work folder) on a shared file system. If any

@@ -72,9 +72,9 @@ def data() -> None:
 @click.option("--data-dir", type=AbsolutePath(file_okay=False), help="Look here first (else $GRADER_DATA_DIR).")
 def data_status(data_dir: str | None) -> None:
     """Print where each dataset would be loaded from, without loading it."""
-    from grader.datasets import DATASET_NAMES, describe_source
+    from grader.datasets import REGISTRY, describe_source
 
-    for name in DATASET_NAMES:
+    for name in REGISTRY:
         click.echo(f"{name:<14} {describe_source(name, data_dir)}")
 
 
@@ -83,30 +83,51 @@ def reference() -> None:
     """The reference solutions the thresholds come from."""
 
 
-@reference.command("train")
-@click.option("--data-dir", type=AbsolutePath(file_okay=False), help="Look here first (else $GRADER_DATA_DIR).")
-def reference_train(data_dir: str | None) -> None:
-    """Train every reference solution (fixed seeds) and write reference_solutions/metrics.json."""
+def _reference_module(assignment: str, module: str):
+    """``reference_solutions.<assignment>.<module>`` of the course checkout."""
+    import importlib
+    import re
+
     from grader.instructor import require_checkout
 
+    if not re.fullmatch(r"[a-z0-9_]+", assignment):
+        raise GraderError(f"{assignment!r}: not an assignment name; fix: name a folder of assignments/")
     require_checkout()
-    from reference_solutions.train import train_all, write_metrics
+    name = f"reference_solutions.{assignment}.{module}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        if exc.name not in (name, f"reference_solutions.{assignment}"):
+            raise
+        raise GraderError(f"reference_solutions/{assignment}/{module}.py: not found; fix: write it (see "
+                          "reference_solutions/__init__.py)") from None
 
-    path = write_metrics(train_all(data_dir, log=click.echo))
+
+@reference.command("train")
+@click.argument("assignment")
+@click.option("--data-dir", type=AbsolutePath(file_okay=False), help="Look here first (else $GRADER_DATA_DIR).")
+def reference_train(assignment: str, data_dir: str | None) -> None:
+    """Train ASSIGNMENT's reference solutions (fixed seeds) into reference_solutions/ASSIGNMENT/metrics.json."""
+    from grader.instructor import REFERENCE_DIR
+    from grader.records import write_json_atomic
+
+    train = _reference_module(assignment, "train")  # before the configuration: its thresholds need the figures
+    path = write_json_atomic(REFERENCE_DIR / assignment / "metrics.json", train.train_all(data_dir, log=click.echo))
     click.echo(f"wrote {path}")
 
 
 @reference.command("specs")
-def reference_specs() -> None:
-    """Derive the architecture specs from the reference code into grader/specs/practica3.json."""
-    from grader.instructor import require_checkout
+@click.argument("assignment")
+def reference_specs(assignment: str) -> None:
+    """Write assignments/ASSIGNMENT/public/checks.json: its public checks and the architecture specs
+    derived from its reference code."""
+    from grader.config import load_assignment
+    from grader.public_checks import build_public_checks, public_checks_path
     from grader.records import write_json_atomic
-    from grader.specs import spec_path
 
-    require_checkout()
-    from reference_solutions.specs import architecture_specs
-
-    click.echo(f"wrote {write_json_atomic(spec_path('practica3'), architecture_specs())}")
+    config = load_assignment(assignment)
+    specs = _reference_module(config.name, "specs").architecture_specs()
+    click.echo(f"wrote {write_json_atomic(public_checks_path(config.name), build_public_checks(config, specs))}")
 
 
 @main.command("feedback")
@@ -393,7 +414,10 @@ def formgrader_command(course_dir: Path, db_url: str | None, port: int) -> None:
               help="Language of messages and report (default: the notebook's, set by its release).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as one JSON object on stdout instead of the table (notes go to stderr).")
-def check_command(notebook: Path, out_dir: Path, sandbox: bool | None, lang: str | None, as_json: bool) -> None:
+@click.option("--assignment", default=None,
+              help="The assignment, for a notebook that does not say (default: the only one installed).")
+def check_command(notebook: Path, out_dir: Path, sandbox: bool | None, lang: str | None, as_json: bool,
+                  assignment: str | None) -> None:
     """Students: run your whole notebook locally with the public checks and get the HTML report.
 
     The assignment, its language and its time and memory limits come from the notebook itself
@@ -423,7 +447,8 @@ def check_command(notebook: Path, out_dir: Path, sandbox: bool | None, lang: str
             notes.append(line)
             click.echo(f"note: {line}", err=True)
 
-        result, report = run_local_check(notebook, out_dir, sandbox=sandbox, lang=lang, warn=warn)
+        result, report = run_local_check(notebook, out_dir, sandbox=sandbox, lang=lang, warn=warn,
+                                         assignment=assignment)
     else:
         with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                       console=console, transient=True) as progress:
@@ -438,7 +463,7 @@ def check_command(notebook: Path, out_dir: Path, sandbox: bool | None, lang: str
                 console.print(f"[yellow]{'note' if shown == 'en' else 'aviso'}:[/] {escape(line)}", soft_wrap=True)
 
             result, report = run_local_check(notebook, out_dir, sandbox=sandbox, lang=lang, on_cell=on_cell,
-                                             warn=warn)
+                                             warn=warn, assignment=assignment)
     if result.execution.status is ExecutionStatus.INVALID_NOTEBOOK:
         status = 2
     elif result.execution.status is ExecutionStatus.COMPLETED and result.checks and all(
@@ -473,7 +498,7 @@ def _notebook_language(notebook: Path) -> str:
 @click.option("--out", "out_dir", type=AbsolutePath(file_okay=False), default="demo", show_default=True)
 @click.option("--workers", type=int, default=2, show_default=True)
 def demo(out_dir: str, workers: int) -> None:
-    """Release Práctica 3 and autograde the bundled example submissions end to end."""
+    """Release each assignment with bundled example submissions (examples/) and autograde them end to end."""
     from grader.demo import run_demo
 
     run_demo(Path(out_dir), workers=workers, log=click.echo)

@@ -6,7 +6,7 @@ Two sources are understood:
   every layout Moodle writes (the rules are Moodle's own, see ``_MOODLE_ENTRY``): one folder per
   student and plugin, ``Nombre Apellidos_12345_assignsubmission_file/`` (Moodle 4.1+) or
   ``..._assignsubmission_file_/`` (before 4.1), sub-folders kept; or, with "download as folders"
-  off, flat files ``Nombre Apellidos_12345_assignsubmission_file_practica3.ipynb``. The number is the
+  off, flat files ``Nombre Apellidos_12345_assignsubmission_file_<notebook>.ipynb``. The number is the
   participant id Moodle uses in its grading worksheet ("Participante12345") and is the student's
   key; the name may be in any script, or the localised word "Participante" (blind marking), or a
   group name (team submissions, whose number is then the group id). Entries of other submission

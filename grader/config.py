@@ -1,7 +1,11 @@
 """One validated configuration file per assignment: ``assignments/<name>/assignment.toml``.
 
-Thresholds are not typed in by hand: each names a figure in ``reference_solutions/metrics.json``
-and margins below it, so retraining the references moves the thresholds with them.
+An assignment is a set of folders named after it: ``assignments/<name>/`` (this file, the source
+notebook, ``public/`` with what students' own checks need), ``autograde_tests/<name>/`` (the hidden
+tests) and ``reference_solutions/<name>/`` (the reference code and its measured ``metrics.json``).
+Thresholds are not typed in by hand: each names a figure in that ``metrics.json`` and margins
+below it, so retraining the references moves the thresholds with them. Datasets and held-out sets
+are declared here and checked against :data:`grader.datasets.REGISTRY`.
 A bad file raises :class:`ConfigError` with one line naming the file, the key and the fix.
 """
 
@@ -16,7 +20,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from grader.instructor import ASSIGNMENTS_DIR, HIDDEN_TESTS_DIR, METRICS_PATH
+from grader.instructor import ASSIGNMENTS_DIR, HIDDEN_TESTS_DIR, REFERENCE_DIR
 
 
 class ConfigError(ValueError):
@@ -46,7 +50,7 @@ class Limits(_Strict):
 class Threshold(_Strict):
     """Full credit at ``reference - full_margin``, none at ``reference - zero_margin``, linear between."""
 
-    reference: str = Field(description="dotted key in reference_solutions/metrics.json")
+    reference: str = Field(description="dotted key in reference_solutions/<assignment>/metrics.json")
     full_margin: float = Field(ge=0)
     zero_margin: float = Field(gt=0)
 
@@ -57,12 +61,26 @@ class Threshold(_Strict):
         return self
 
 
+# The instant checks students run in their notebook (grader.selfcheck), by kind; each reads the
+# check's first object: "architecture" and "parameters" compare a Keras model with its spec
+# (public/checks.json), "image_output" applies it to a random batch and wants images in [0, 1].
+PUBLIC_CHECK_KINDS = ("architecture", "parameters", "image_output")
+
+
 class Check(_Strict):
     title: str
     points: float = Field(ge=0)
     hidden: bool = Field(description="hidden checks run only in the grader's scoring process")
     threshold: Threshold | None = None
     objects: list[str] = Field(default_factory=list, description="contract names this check reads")
+    public: Literal[PUBLIC_CHECK_KINDS] | None = Field(
+        None, description="the check students run in their notebook, check(name, object); not hidden ones")
+
+    @model_validator(mode="after")
+    def _public_is_visible(self) -> Check:
+        if self.public is not None and (self.hidden or not self.objects):
+            raise ValueError("a public check needs hidden = false and the object it reads in objects")
+        return self
 
 
 class ManualPart(_Strict):
@@ -71,13 +89,58 @@ class ManualPart(_Strict):
     grade_id: str = Field(description="nbgrader grade_id of the markdown answer cell")
 
 
-class HeldOut(_Strict):
-    """Inputs the grader feeds to the student's models; their labels stay in the grader."""
+def _registered_dataset(name: str) -> str:
+    from grader.datasets import REGISTRY
 
-    mnist_images: int = Field(5000, gt=0, le=10_000)
-    fashion_images: int = Field(1000, gt=0, le=10_000)
-    noise_sigma: float = Field(0.4, gt=0)
-    seed: int = 20240609
+    if name not in REGISTRY:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}")
+    return name
+
+
+class HeldOutSet(_Strict):
+    """One held-out set: ``items`` drawn from a dataset's split and transformed in the order of the
+    keys below. The student's kernel gets the inputs under the set's name; the answers stay here."""
+
+    dataset: str = Field(description="a name in grader.datasets.REGISTRY")
+    split: Literal["train", "test"] = "test"
+    items: int = Field(gt=0, description="the first items of a permutation of the split")
+    to_unit_interval: bool = Field(False, description="uint8 pixels divided by 255, as float32")
+    channel_axis: bool = Field(False, description="append a channel axis: (n, h, w) -> (n, h, w, 1)")
+    gaussian_noise: float | None = Field(None, gt=0, description="sigma of the noise added to the inputs, "
+                                                                  "clipped to [0, 1]")
+    answers: dict[Literal["labels", "clean"], str] = Field(
+        default_factory=dict, description="the answers kept, each under the name given: labels (int64), "
+                                          "clean (the inputs before the noise)")
+
+    @field_validator("dataset")
+    @classmethod
+    def _dataset_known(cls, name: str) -> str:
+        return _registered_dataset(name)
+
+    @model_validator(mode="after")
+    def _clean_needs_noise(self) -> HeldOutSet:
+        if "clean" in self.answers and self.gaussian_noise is None:
+            raise ValueError("answers.clean keeps the inputs before the noise: set gaussian_noise too")
+        return self
+
+
+class HeldOut(_Strict):
+    """Inputs the grader feeds to the student's models; their answers stay in the grader.
+
+    One generator seeded with ``seed`` draws each set's permutation, in the order the sets are
+    declared; a set's noise comes from a generator of its own, seeded with ``seed`` too. The same
+    seed is the student's kernel's global seed."""
+
+    seed: int = 0
+    sets: dict[str, HeldOutSet] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> HeldOut:
+        names = list(self.sets) + [answer for held in self.sets.values() for answer in held.answers.values()]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"names {repeated} are used twice (set names and answer names share one folder)")
+        return self
 
 
 class LatePolicy(_Strict):
@@ -131,23 +194,39 @@ class ReleaseSettings(_Strict):
         return None if value is None else check_install_requirement(value)
 
 
+class Environment(_Strict):
+    """What the grading kernel offers the students' code: besides Python's standard library, the
+    top-level modules a notebook may import (the course's own and what Colab has that students use).
+    An import of a module the kernel lacks gets one message naming it and this list."""
+
+    allowed: list[str] = Field(default_factory=lambda: [
+        "keras", "tensorflow", "numpy", "matplotlib", "sklearn", "skimage", "scipy", "pandas", "seaborn",
+        "tqdm", "cv2", "PIL", "grader"])
+
+
 class AssignmentConfig(_Strict):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
     title: str
     language: Literal["es", "en"] = "es"
     source_notebook: str = Field(description="path relative to the assignment folder")
-    datasets: list[Literal["mnist", "fashion_mnist", "cifar10"]]
+    datasets: list[str] = Field(description="names in grader.datasets.REGISTRY the student's notebook loads")
     contract: dict[str, Literal["keras_model", "sklearn_estimator", "function", "history"]]
-    inputs: dict[str, Literal["mnist", "fashion_noisy"]] = Field(
-        default_factory=dict, description="which held-out inputs each contract object is applied to")
+    inputs: dict[str, str] = Field(
+        default_factory=dict, description="which held-out set ([heldout.sets]) each contract object is applied to")
     limits: Limits = Limits()
     heldout: HeldOut = HeldOut()
     late: LatePolicy = LatePolicy()
     release: ReleaseSettings = ReleaseSettings()
+    environment: Environment = Environment()
     checks: dict[str, Check]
     manual: dict[str, ManualPart] = Field(default_factory=dict)
 
     folder: Path = Field(Path("."), exclude=True)
+
+    @field_validator("datasets")
+    @classmethod
+    def _datasets_known(cls, names: list[str]) -> list[str]:
+        return [_registered_dataset(name) for name in names]
 
     @model_validator(mode="after")
     def _objects_in_contract(self) -> AssignmentConfig:
@@ -155,9 +234,15 @@ class AssignmentConfig(_Strict):
             unknown = [o for o in check.objects if o not in self.contract]
             if unknown:
                 raise ValueError(f"checks.{check_name}.objects names {unknown} that are not in [contract]")
+            if check.public and self.contract[check.objects[0]] != "keras_model":
+                raise ValueError(f"checks.{check_name}.public = {check.public!r} reads a keras_model, and "
+                                 f"{check.objects[0]!r} is a {self.contract[check.objects[0]]}")
         unknown_inputs = [name for name in self.inputs if name not in self.contract]
         if unknown_inputs:
             raise ValueError(f"[inputs] names {unknown_inputs} that are not in [contract]")
+        unknown_sets = sorted({held for held in self.inputs.values() if held not in self.heldout.sets})
+        if unknown_sets:
+            raise ValueError(f"[inputs] names held-out sets {unknown_sets} that are not in [heldout.sets]")
         return self
 
     @property
@@ -169,30 +254,44 @@ class AssignmentConfig(_Strict):
         return HIDDEN_TESTS_DIR / self.name
 
     @property
+    def reference_dir(self) -> Path:
+        """The reference solutions, importable as ``reference_solutions.<name>``."""
+        return REFERENCE_DIR / self.name
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.reference_dir / "metrics.json"
+
+    @property
+    def public_checks(self) -> dict[str, Check]:
+        return {name: check for name, check in self.checks.items() if check.public is not None}
+
+    @property
     def total_points(self) -> float:
         return sum(c.points for c in self.checks.values()) + sum(m.points for m in self.manual.values())
 
     @cached_property
     def reference_metrics(self) -> dict:
-        if not METRICS_PATH.is_file():
-            raise ConfigError(f"{METRICS_PATH}: missing; fix: run 'grader reference train' in the course checkout")
-        return json.loads(METRICS_PATH.read_text(encoding="utf-8"))
+        if not self.metrics_path.is_file():
+            raise ConfigError(f"{self.metrics_path}: missing; fix: run 'grader reference train {self.name}' in "
+                              "the course checkout")
+        return json.loads(self.metrics_path.read_text(encoding="utf-8"))
 
     def threshold_bounds(self, check_name: str) -> tuple[float, float]:
         """(zero_at, full_at) of a check's threshold, resolved against the reference metrics."""
         threshold = self.checks[check_name].threshold
         if threshold is None:
             raise KeyError(f"check {check_name!r} has no threshold")
-        reference = resolve_metric(self.reference_metrics, threshold.reference)
+        reference = resolve_metric(self.reference_metrics, threshold.reference, self)
         return reference - threshold.zero_margin, reference - threshold.full_margin
 
 
-def resolve_metric(metrics: dict, dotted: str) -> float:
+def resolve_metric(metrics: dict, dotted: str, config: AssignmentConfig) -> float:
     value: object = metrics
     for part in dotted.split("."):
         if not isinstance(value, dict) or part not in value:
-            raise ConfigError(f"{METRICS_PATH}: no figure {dotted!r}; fix: run 'grader reference train' "
-                              "or correct the threshold's reference key")
+            raise ConfigError(f"{config.metrics_path}: no figure {dotted!r}; fix: run 'grader reference train "
+                              f"{config.name}' or correct the threshold's reference key")
         value = value[part]
     return float(value)
 
@@ -218,14 +317,14 @@ def load_config(path: str | Path) -> AssignmentConfig:
     for check_name, check in config.checks.items():
         if check.threshold is not None:
             try:
-                resolve_metric(config.reference_metrics, check.threshold.reference)
+                resolve_metric(config.reference_metrics, check.threshold.reference, config)
             except ConfigError as exc:
                 raise ConfigError(f"{path}: key 'checks.{check_name}.threshold.reference': {exc}") from None
     return config
 
 
 def load_assignment(name_or_path: str | Path) -> AssignmentConfig:
-    """An assignment by name (``practica3``) or by the path of its folder or its TOML file."""
+    """An assignment by name (a folder of ``assignments/``) or by the path of its folder or its TOML file."""
     candidate = Path(name_or_path)
     if candidate.suffix == ".toml":
         return load_config(candidate)

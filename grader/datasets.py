@@ -11,6 +11,11 @@ Resolution order (the course's data policy), first match wins:
 Inside each directory MNIST is ``mnist.npz`` (Keras' keys) or the four IDX files under ``mnist/``;
 Fashion-MNIST is the four IDX ``.gz`` files under ``fashion-mnist/``; CIFAR-10 is Keras'
 ``cifar-10-batches-py/``. Every loaded dataset says which source it came from.
+
+Datasets are found by name in :data:`REGISTRY`: those above are :class:`FileDataset` (files in a
+folder, else Keras' download); scikit-learn's bundled and generated sets are :class:`BuiltinDataset`
+(no files, no network). An assignment names the datasets it uses (``assignment.toml``: ``datasets``
+and each held-out set's ``dataset``), and the configuration is checked against the registry.
 """
 
 from __future__ import annotations
@@ -19,13 +24,13 @@ import gzip
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 DATA_DIR_ENV = "GRADER_DATA_DIR"
 OFFLINE_ENV = "GRADER_OFFLINE"
 DEBIAN_DATASETS = Path("/usr/share/datasets")
-DATASET_NAMES = ("mnist", "fashion_mnist", "cifar10")
 
 _IDX_FILES = (
     "train-images-idx3-ubyte.gz",
@@ -88,53 +93,23 @@ def candidate_dirs(data_dir: str | os.PathLike | None = None) -> list[tuple[str,
     return places
 
 
-def _local_files(name: str, root: Path) -> Path | None:
-    """The file or folder holding ``name`` under ``root``, or None."""
-    if name == "mnist":
-        if (root / "mnist.npz").is_file():
-            return root / "mnist.npz"
-        if all((root / "mnist" / f).is_file() for f in _IDX_FILES):
-            return root / "mnist"
-        return None
-    if name == "fashion_mnist":
-        folder = root / "fashion-mnist"
+def _idx_folder(folder_name: str) -> Callable[[Path], Path | None]:
+    def find(root: Path) -> Path | None:
+        folder = root / folder_name
         return folder if all((folder / f).is_file() for f in _IDX_FILES) else None
-    if name == "cifar10":
-        folder = root / "cifar-10-batches-py"
-        return folder if (folder / "test_batch").is_file() else None
-    raise ValueError(f"unknown dataset {name!r}; known: {', '.join(DATASET_NAMES)}")
+
+    return find
 
 
-def probe_sources(name: str, data_dir: str | os.PathLike | None = None) -> list[SourceProbe]:
-    """Every local place in resolution order, whether or not it holds the dataset."""
-    probes = []
-    for place, root in candidate_dirs(data_dir):
-        found = _local_files(name, root)
-        probes.append(SourceProbe(place, found or root, found is not None))
-    return probes
+def _find_mnist(root: Path) -> Path | None:
+    if (root / "mnist.npz").is_file():
+        return root / "mnist.npz"
+    return _idx_folder("mnist")(root)
 
 
-def describe_source(name: str, data_dir: str | os.PathLike | None = None) -> str:
-    """Where ``name`` would be loaded from, in words, without loading it."""
-    found = next((p for p in probe_sources(name, data_dir) if p.found), None)
-    if found is not None:
-        return f"{found.place}: {found.path}"
-    if os.environ.get(OFFLINE_ENV):
-        return f"nowhere: not found locally and ${OFFLINE_ENV} forbids Keras' download"
-    return "Keras' download (not found locally)"
-
-
-def local_dataset_paths() -> list[Path]:
-    """Each course dataset found locally (a file or a folder), absolute: what a sandbox shows
-    read-only. Only the datasets, never the folder around them, which may hold anything."""
-    found = (next((p for p in probe_sources(name) if p.found), None) for name in DATASET_NAMES)
-    return [probe.path for probe in found if probe is not None]
-
-
-def kernel_data_dir(paths: list[Path]) -> str:
-    """The ``$GRADER_DATA_DIR`` that finds ``paths`` again from another process and folder (a
-    kernel): their folders, absolute; each dataset may come from another place."""
-    return os.pathsep.join(str(folder) for folder in dict.fromkeys(path.parent for path in paths))
+def _find_cifar10(root: Path) -> Path | None:
+    folder = root / "cifar-10-batches-py"
+    return folder if (folder / "test_batch").is_file() else None
 
 
 def read_idx(path: Path) -> np.ndarray:
@@ -156,12 +131,14 @@ def _read_idx_folder(folder: Path) -> tuple[np.ndarray, ...]:
     return tuple(read_idx(folder / f) for f in _IDX_FILES)
 
 
-def _read_local(name: str, path: Path) -> tuple[np.ndarray, ...]:
-    if name == "mnist" and path.suffix == ".npz":
+def _read_mnist(path: Path) -> tuple[np.ndarray, ...]:
+    if path.suffix == ".npz":
         with np.load(path, allow_pickle=False) as npz:
             return npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"]
-    if name in ("mnist", "fashion_mnist"):
-        return _read_idx_folder(path)
+    return _read_idx_folder(path)
+
+
+def _read_cifar10(path: Path) -> tuple[np.ndarray, ...]:
     from keras.src.datasets.cifar import load_batch  # Keras' reader of the official batches
 
     parts = [load_batch(str(path / f"data_batch_{i}")) for i in range(1, 6)]
@@ -171,49 +148,137 @@ def _read_local(name: str, path: Path) -> tuple[np.ndarray, ...]:
     return x_train, y_train, x_test.transpose(0, 2, 3, 1), np.asarray(y_test).reshape(-1)
 
 
-def _download(name: str) -> tuple[np.ndarray, ...]:
+def _sklearn_diabetes() -> tuple[np.ndarray, ...]:
+    from sklearn.datasets import load_diabetes
+    from sklearn.model_selection import train_test_split
+
+    x, y = load_diabetes(return_X_y=True)
+    x_train, x_test, y_train, y_test = train_test_split(x, y, random_state=42)  # the course's split
+    return x_train, y_train, x_test, y_test
+
+
+@dataclass(frozen=True)
+class FileDataset:
+    """A dataset read from files in a data folder (see the module docstring), else downloaded by Keras."""
+
+    name: str
+    find: Callable[[Path], Path | None]                   # the file or folder holding it under a data folder
+    read: Callable[[Path], tuple[np.ndarray, ...]]        # (x_train, y_train, x_test, y_test) from it
+    keras_module: str                                     # keras.datasets.<keras_module>.load_data() downloads it
+    layout: str                                           # how a local copy is laid out, for the fix in messages
+    serve_in_kernel: bool = False                         # serve_keras_offline() patches its load_data()
+    debian_package: str | None = None                     # a Debian package that installs it in DEBIAN_DATASETS
+
+
+@dataclass(frozen=True)
+class BuiltinDataset:
+    """A dataset that needs no files and no network: scikit-learn's bundled and generated sets."""
+
+    name: str
+    make: Callable[[], tuple[np.ndarray, ...]]            # (x_train, y_train, x_test, y_test)
+    origin: str                                           # where it comes from, in words
+
+
+REGISTRY: dict[str, FileDataset | BuiltinDataset] = {}
+
+
+def register(dataset: FileDataset | BuiltinDataset) -> None:
+    if dataset.name in REGISTRY:
+        raise ValueError(f"dataset {dataset.name!r} is registered twice")
+    REGISTRY[dataset.name] = dataset
+
+
+register(FileDataset("mnist", _find_mnist, _read_mnist, "mnist", "MNIST as mnist.npz", serve_in_kernel=True))
+register(FileDataset("fashion_mnist", _idx_folder("fashion-mnist"), _read_idx_folder, "fashion_mnist",
+                     "Fashion-MNIST as fashion-mnist/*.gz", serve_in_kernel=True,
+                     debian_package="dataset-fashion-mnist"))
+register(FileDataset("cifar10", _find_cifar10, _read_cifar10, "cifar10", "CIFAR-10 as cifar-10-batches-py/"))
+register(BuiltinDataset("diabetes", _sklearn_diabetes, "scikit-learn's bundled load_diabetes (train_test_split, "
+                                                       "random_state=42)"))
+
+
+def registered(name: str) -> FileDataset | BuiltinDataset:
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}") from None
+
+
+def probe_sources(name: str, data_dir: str | os.PathLike | None = None) -> list[SourceProbe]:
+    """Every local place in resolution order, whether or not it holds the dataset (none for a
+    dataset that needs no files)."""
+    dataset = registered(name)
+    if isinstance(dataset, BuiltinDataset):
+        return []
+    probes = []
+    for place, root in candidate_dirs(data_dir):
+        found = dataset.find(root)
+        probes.append(SourceProbe(place, found or root, found is not None))
+    return probes
+
+
+def describe_source(name: str, data_dir: str | os.PathLike | None = None) -> str:
+    """Where ``name`` would be loaded from, in words, without loading it."""
+    dataset = registered(name)
+    if isinstance(dataset, BuiltinDataset):
+        return dataset.origin
+    found = next((p for p in probe_sources(name, data_dir) if p.found), None)
+    if found is not None:
+        return f"{found.place}: {found.path}"
+    if os.environ.get(OFFLINE_ENV):
+        return f"nowhere: not found locally and ${OFFLINE_ENV} forbids Keras' download"
+    return "Keras' download (not found locally)"
+
+
+def local_dataset_paths(names) -> list[Path]:
+    """Each of the datasets ``names`` found locally (a file or a folder), absolute: what a sandbox
+    shows read-only. Only the datasets, never the folder around them, which may hold anything."""
+    found = (next((p for p in probe_sources(name) if p.found), None) for name in names)
+    return [probe.path for probe in found if probe is not None]
+
+
+def kernel_data_dir(paths: list[Path]) -> str:
+    """The ``$GRADER_DATA_DIR`` that finds ``paths`` again from another process and folder (a
+    kernel): their folders, absolute; each dataset may come from another place."""
+    return os.pathsep.join(str(folder) for folder in dict.fromkeys(path.parent for path in paths))
+
+
+def _download(dataset: FileDataset) -> tuple[np.ndarray, ...]:
     import keras
 
-    loader = {"mnist": keras.datasets.mnist, "fashion_mnist": keras.datasets.fashion_mnist,
-              "cifar10": keras.datasets.cifar10}[name]
-    (x_train, y_train), (x_test, y_test) = loader.load_data()
+    (x_train, y_train), (x_test, y_test) = getattr(keras.datasets, dataset.keras_module).load_data()
     return x_train, y_train.reshape(-1), x_test, y_test.reshape(-1)
 
 
 def load(name: str, data_dir: str | os.PathLike | None = None, *, allow_download: bool | None = None) -> Dataset:
     """Load ``name`` from the first source that has it (see the module docstring)."""
+    dataset = registered(name)
+    if isinstance(dataset, BuiltinDataset):
+        return Dataset(name, *dataset.make(), source=dataset.origin)
     probes = probe_sources(name, data_dir)
     for probe in probes:
         if probe.found:
-            arrays = _read_local(name, probe.path)
-            return Dataset(name, *arrays, source=f"{probe.place}: {probe.path}")
+            return Dataset(name, *dataset.read(probe.path), source=f"{probe.place}: {probe.path}")
     if allow_download is None:
         allow_download = not os.environ.get(OFFLINE_ENV)
     download_error = "skipped ($GRADER_OFFLINE is set)"
     if allow_download:
         try:
-            return Dataset(name, *_download(name), source="Keras download")
+            return Dataset(name, *_download(dataset), source="Keras download")
         except Exception as exc:  # any network or checksum failure: reported below, with the places
             download_error = f"failed: {type(exc).__name__}: {exc}"
     looked = "; ".join(f"{p.place} {p.path} (not there)" for p in probes)
+    debian = f", or install Debian's {dataset.debian_package}" if dataset.debian_package else ""
     raise DatasetNotFoundError(
         f"dataset {name!r} not found. Looked in: {looked}; Keras download {download_error}. "
-        f"Fix: put the files in a folder and set ${DATA_DIR_ENV} to it (MNIST as mnist.npz, "
-        "Fashion-MNIST as fashion-mnist/*.gz), or install Debian's dataset-fashion-mnist, "
-        "or connect to the network once so Keras can download them."
+        f"Fix: put the files in a folder and set ${DATA_DIR_ENV} to it ({dataset.layout}){debian}, "
+        "or connect to the network once so Keras can download it."
     )
 
 
-def load_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
-    return load("mnist", data_dir)
-
-
-def load_fashion_mnist(data_dir: str | os.PathLike | None = None) -> Dataset:
-    return load("fashion_mnist", data_dir)
-
-
 def serve_keras_offline(data_dir: str | os.PathLike | None = None) -> list[str]:
-    """Make ``keras.datasets.{mnist,fashion_mnist}.load_data()`` read local copies where they exist.
+    """Make ``keras.datasets.<name>.load_data()`` read local copies where they exist (the registry's
+    datasets marked ``serve_in_kernel``).
 
     Keras checks the sha256 of its cached ``mnist.npz`` and re-downloads on mismatch, so an offline
     copy with other bytes (a rebuilt file) cannot simply be dropped into its cache. The grader calls
@@ -230,8 +295,10 @@ def serve_keras_offline(data_dir: str | os.PathLike | None = None) -> list[str]:
         return load_data
 
     served = []
-    for name, module in (("mnist", keras.datasets.mnist), ("fashion_mnist", keras.datasets.fashion_mnist)):
-        if any(probe.found for probe in probe_sources(name, data_dir)):
-            module.load_data = loader(name)
-            served.append(name)
+    for dataset in REGISTRY.values():
+        if not (isinstance(dataset, FileDataset) and dataset.serve_in_kernel):
+            continue
+        if any(probe.found for probe in probe_sources(dataset.name, data_dir)):
+            getattr(keras.datasets, dataset.keras_module).load_data = loader(dataset.name)
+            served.append(dataset.name)
     return served

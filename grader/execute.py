@@ -12,7 +12,8 @@ Rules (what the :class:`~grader.records.ExecutionRecord` says):
   student's notebook, 0-based over all cells, its id, the exception, the traceback without ANSI
   colours, trimmed) and the later cells and the epilogue still run, as nbgrader does. Output on
   stderr is not an error (TensorFlow logs there).
-- A cell running longer than ``limits.cell_timeout_s`` is interrupted (SIGINT inside the kernel,
+- A cell running longer than ``limits.cell_timeout_s`` (the grader's preamble, which runs no student
+  code, is held to the total limit only) is interrupted (SIGINT inside the kernel,
   sent by an ``interrupt_request`` message, which also reaches the kernel's process group); when it
   stops within a few seconds the notebook goes on with the next cell; when it does not, the kernel
   and every process it started are killed. Past ``limits.total_timeout_s`` (counted from the
@@ -107,7 +108,7 @@ RECORD_MESSAGES = {
         "total": "El notebook superó su tiempo total de {seconds} s durante {where}: se detuvieron el kernel y "
                  "todos sus procesos, y las celdas siguientes no se ejecutaron.",
         "cell_kill": "{where} superó el límite de {seconds} s por celda y no se detuvo al interrumpirla: se "
-                     "detuvo el kernel y las celdas siguientes no se ejecutaron.",
+                     "detuvo el kernel y las celdas siguientes no se ejecutaron. {remedy}",
         "disk": "El notebook escribió más de {mb} MB en disco durante {where} y se detuvo; las celdas siguientes "
                 "no se ejecutaron.",
         "memory": "Los procesos del kernel usaron más de {mb} MB durante {where} y se detuvieron; las celdas "
@@ -115,7 +116,10 @@ RECORD_MESSAGES = {
         "died": "El kernel murió durante {where} (su proceso terminó: os._exit(), un fallo, el límite de "
                 "memoria o una señal); las celdas siguientes no se ejecutaron.",
         "interrupted": "{names} superó el límite de {seconds} s por celda y se interrumpió; las celdas "
-                       "siguientes sí se ejecutaron.",
+                       "siguientes sí se ejecutaron y se corrige lo que ya existía. {remedy}",
+        "remedy": "Solución: entrena menos épocas (el enunciado fija cuántas) o con menos imágenes, para que "
+                  "cada celda tarde menos de {seconds} s en CPU; si tu modelo necesita más, pide al profesor "
+                  "la corrección en la cola con GPU.",
         "more": " y {n} más",
         "errors": "{n} celdas dieron error; la primera es {where}: {error}",
         "error": "Una celda dio error: {where}: {error}",
@@ -131,7 +135,7 @@ RECORD_MESSAGES = {
         "total": "The notebook ran past its total time limit of {seconds} s during {where}: the kernel and all "
                  "its processes were killed and later cells did not run.",
         "cell_kill": "{where} ran longer than the per-cell limit of {seconds} s and did not stop when "
-                     "interrupted: the kernel was killed and later cells did not run.",
+                     "interrupted: the kernel was killed and later cells did not run. {remedy}",
         "disk": "The notebook wrote more than {mb} MB to disk during {where} and was killed; later cells did not "
                 "run.",
         "memory": "The kernel's processes used more than {mb} MB together during {where} and were killed; "
@@ -139,7 +143,10 @@ RECORD_MESSAGES = {
         "died": "The kernel died during {where} (its process ended: os._exit(), a crash, the memory limit or a "
                 "signal); later cells did not run.",
         "interrupted": "{names} ran longer than the per-cell limit of {seconds} s and was interrupted; the "
-                       "following cells still ran.",
+                       "following cells still ran and what already existed is graded. {remedy}",
+        "remedy": "Fix: train for fewer epochs (the statement sets how many) or on fewer images, so that each "
+                  "cell takes less than {seconds} s on a CPU; if your model needs more, ask the instructor to "
+                  "grade it in the GPU queue.",
         "more": " and {n} more",
         "errors": "{n} cells raised an error; the first is {where}: {error}",
         "error": "A cell raised an error: {where}: {error}",
@@ -694,13 +701,17 @@ class _Run:
             if student and self.on_cell is not None:
                 self.on_cell(position - n_pre, n_student, cell.source)
             client.begin_cell(self.student_budget if student else self.harness_budget)
-            limit = min(self.limits.cell_timeout_s, remaining)
+            # The preamble (importing TensorFlow) runs no student code and may be slow on a loaded machine:
+            # it is held to the total limit only. The export after the student's cells calls the student's
+            # objects, so it keeps the per-cell limit.
+            preamble = position < n_pre
+            limit = remaining if preamble else min(self.limits.cell_timeout_s, remaining)
             count = self.cells_started + 1 if student else None  # the student's own numbering
             self.cells_started += student
             task = asyncio.ensure_future(client.async_execute_cell(cell, position, execution_count=count))
             await asyncio.wait({task}, timeout=limit)
             if not task.done():
-                if limit < self.limits.cell_timeout_s:
+                if limit < self.limits.cell_timeout_s or preamble:
                     self._event("total", position)
                     self._error(position, "TotalTimeout", "the notebook ran past its total time "
                                 f"limit of {self.limits.total_timeout_s} s during this cell", [])
@@ -771,7 +782,9 @@ class _Run:
             phase, index, cell_id = "student", event_or_error.cell_index, event_or_error.cell_id
         if phase != "student":
             return self._say("grader_cell", phase=phase, index=index)
-        return self._say("cell", number=index + 1) + (f" (id {cell_id})" if cell_id else "")
+        grade_id = self.student.cells[index].get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        named = ", ".join(filter(None, [grade_id, f"id {cell_id}" if cell_id else ""]))
+        return self._say("cell", number=index + 1) + (f" ({named})" if named else "")
 
     def _result(self, wall: float) -> ExecutedNotebook:
         limits, parts = self.limits, []
@@ -786,7 +799,8 @@ class _Run:
             if terminal.kind in ("total", "cell_kill"):
                 status = ExecutionStatus.TIMEOUT
                 seconds = limits.total_timeout_s if terminal.kind == "total" else limits.cell_timeout_s
-                text = self._say(terminal.kind, seconds=seconds, where=where)
+                remedy = self._say("remedy", seconds=seconds) if terminal.phase == "student" else ""
+                text = self._say(terminal.kind, seconds=seconds, where=where, remedy=remedy).rstrip()
                 parts.append(text[0].upper() + text[1:])
             elif terminal.kind == "memory":
                 status = ExecutionStatus.KERNEL_DIED
@@ -802,7 +816,10 @@ class _Run:
                 status = ExecutionStatus.TIMEOUT
             names = ", ".join(self._name(e) for e in interrupted[:3])
             more = self._say("more", n=len(interrupted) - 3) if len(interrupted) > 3 else ""
-            text = self._say("interrupted", names=names + more, seconds=limits.cell_timeout_s)
+            students = any(e.phase == "student" for e in interrupted)
+            remedy = self._say("remedy", seconds=limits.cell_timeout_s) if students else ""
+            text = self._say("interrupted", names=names + more, seconds=limits.cell_timeout_s,
+                             remedy=remedy).rstrip()
             parts.append(text[0].upper() + text[1:])
         real_errors = [e for e in self.errors if e.ename not in SYNTHETIC_ERRORS]
         if real_errors:

@@ -7,7 +7,9 @@ The grader passes the notebook's namespace explicitly (the epilogue cell calls
   for each Keras model, plus ``<name>.outputs.npy`` (the model applied to its held-out inputs) only
   for a model the scorer cannot rebuild by itself (a subclass, a custom layer): the scorer predicts
   with every model it can load, so the kernel does not predict twice;
-- ``<name>.features.npy`` for a feature function applied to its held-out inputs;
+- ``<name>.features.npy`` for a feature function applied to its held-out inputs (uint8 images); the
+  manifest entry also says whether the function gives other features for the same images as floats
+  in [0, 1] (``"dtype_sensitive"``: a function written for floats that multiplies by 255 wraps uint8);
 - ``<name>.skops`` for a scikit-learn estimator (the scorer predicts on the function's features);
 - ``<name>.history.json`` for a Keras History (or its ``.history`` dict);
 - ``manifest.json``: per name, ``{"status": "exported" | "missing" | "invalid" | "failed", "reason"}``.
@@ -29,6 +31,9 @@ from typing import Any
 import numpy as np
 
 PREDICT_BATCH = 256
+# (batch, height, width, channels): the rank of the input a model that states no input shape (a
+# subclassed model not built yet) is given; images without a channel axis get one.
+IMAGE_RANK = 4
 
 
 def _prepare_for_model(model, images: np.ndarray) -> np.ndarray:
@@ -38,12 +43,31 @@ def _prepare_for_model(model, images: np.ndarray) -> np.ndarray:
     data = np.asarray(images)
     if data.dtype == np.uint8:
         data = data.astype("float32") / 255.0
-    rank = len(model_input_shape(model, default=(None, 28, 28, 1)))
+    declared = model_input_shape(model)
+    rank = len(declared) if declared is not None else IMAGE_RANK
     if rank == 4 and data.ndim == 3:
         data = data[..., np.newaxis]
     elif rank == 3 and data.ndim == 4 and data.shape[-1] == 1:
         data = data[..., 0]
     return data.astype("float32")
+
+
+def dtype_sensitive(function, images: np.ndarray, sample: int = 32) -> bool:
+    """True when ``function`` gives clearly other features for uint8 images than for the same images
+    as floats in [0, 1]. HOG normalises each block, so a correct HOG gives the same features either way;
+    one that does ``(img * 255).astype(np.uint8)`` wraps the uint8 input and does not."""
+    if images.dtype != np.uint8:
+        return False
+    as_uint8 = np.asarray(function(images[:sample]), dtype="float64").reshape(min(sample, len(images)), -1)
+    try:
+        as_float = np.asarray(function(images[:sample].astype("float32") / 255.0), dtype="float64")
+    except Exception:  # a function written for uint8 only: it never sees floats when graded
+        return False
+    if as_float.size != as_uint8.size:
+        return True
+    as_float = as_float.reshape(as_uint8.shape)
+    scale = max(float(np.abs(as_float).max()), 1e-12)
+    return float(np.abs(as_uint8 - as_float).mean()) > 0.05 * scale
 
 
 def _json_number(value: Any) -> float | None:
@@ -78,7 +102,8 @@ def _export_keras_model(name: str, model, images: np.ndarray | None, out: Path) 
     if images is not None and not rebuildable_by_scorer(model):
         outputs = model.predict(_prepare_for_model(model, images), batch_size=PREDICT_BATCH, verbose=0)
         np.save(out / f"{name}.outputs.npy", np.asarray(outputs, dtype="float32"), allow_pickle=False)
-    (out / f"{name}.summary.json").write_text(json.dumps(summarize(model)), encoding="utf-8")
+    example = None if images is None else (None, *_prepare_for_model(model, images[:1]).shape[1:])
+    (out / f"{name}.summary.json").write_text(json.dumps(summarize(model, example)), encoding="utf-8")
     model.save(out / f"{name}.keras")
 
 
@@ -117,6 +142,8 @@ def export_artifacts(namespace: dict, out_dir: str, inputs_dir: str, contract: d
                     raise TypeError(f"se esperaba una función, no {type(obj).__name__}")
                 features = np.asarray(obj(images), dtype="float32").reshape(len(images), -1)
                 np.save(out / f"{name}.features.npy", features, allow_pickle=False)
+                manifest[name] = {"status": "exported", "reason": "", "dtype_sensitive": dtype_sensitive(obj, images)}
+                continue
             elif kind == "sklearn_estimator":
                 _export_estimator(name, obj, out)
             elif kind == "history":

@@ -3,8 +3,8 @@ SQLAlchemy URL such as ``postgresql://user@host/course`` works the same).
 
 Mapping onto nbgrader's model:
 
-* assignment ``config.name``, notebook ``Path(config.source_notebook).stem`` (``practica3``).
-* every automatic check is a *grade cell whose grade_id is the check's name* (``ej1_arquitectura``);
+* assignment ``config.name``, notebook ``Path(config.source_notebook).stem`` (``<assignment>``).
+* every automatic check is a *grade cell whose grade_id is the check's name*;
   every manual part is the markdown grade cell ``manual.<part>.grade_id``. The release step stores the
   notebook's own grade cells with nbgrader's SaveCells; checks without a cell in the notebook (the
   hidden ones) get a GradeCell row created here (:func:`ensure_structure`), so nbgrader's totals and

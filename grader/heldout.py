@@ -2,7 +2,8 @@
 
 Inputs go to a folder the student's kernel can read; answers (labels, clean images) go to a folder
 only the scoring process sees. Both are derived from the real datasets with the assignment's seed,
-so every submission (and every re-grade) is scored on exactly the same data.
+as its ``[heldout.sets]`` declare them, so every submission (and every re-grade) is scored on exactly
+the same data.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from grader import datasets
-from grader.config import AssignmentConfig
+from grader.config import AssignmentConfig, ConfigError
 
 
 @dataclass(frozen=True)
@@ -35,20 +36,33 @@ def noisy_images(clean: np.ndarray, sigma: float, seed: int) -> np.ndarray:
 
 
 def build_heldout(config: AssignmentConfig, data_dir: str | None = None) -> HeldOut:
+    """Every held-out set of ``[heldout.sets]``, in the order declared (see :class:`grader.config.HeldOut`)."""
     inputs, answers = {}, {}
-    wanted = set(config.inputs.values())
     rng = np.random.default_rng(config.heldout.seed)
-    if "mnist" in wanted:
-        mnist = datasets.load_mnist(data_dir)
-        order = rng.permutation(len(mnist.x_test))[: config.heldout.mnist_images]
-        inputs["mnist"] = mnist.x_test[order]
-        answers["mnist_labels"] = mnist.y_test[order].astype("int64")
-    if "fashion_noisy" in wanted:
-        fashion = datasets.load_fashion_mnist(data_dir)
-        order = rng.permutation(len(fashion.x_test))[: config.heldout.fashion_images]
-        clean = (fashion.x_test[order].astype("float32") / 255.0)[..., np.newaxis]
-        inputs["fashion_noisy"] = noisy_images(clean, config.heldout.noise_sigma, config.heldout.seed)
-        answers["fashion_clean"] = clean
+    loaded: dict[str, datasets.Dataset] = {}
+    for name, held in config.heldout.sets.items():
+        if held.dataset not in loaded:
+            loaded[held.dataset] = datasets.load(held.dataset, data_dir)
+        dataset = loaded[held.dataset]
+        x, y = (dataset.x_test, dataset.y_test) if held.split == "test" else (dataset.x_train, dataset.y_train)
+        if held.items > len(x):
+            raise ConfigError(f"{config.folder / 'assignment.toml'}: key 'heldout.sets.{name}.items': {held.items}, "
+                              f"but the {held.split} split of {held.dataset} has {len(x)}; fix: ask for at most "
+                              f"{len(x)}")
+        order = rng.permutation(len(x))[: held.items]
+        items = x[order]
+        if held.to_unit_interval:
+            items = items.astype("float32") / 255.0
+        if held.channel_axis:
+            items = items[..., np.newaxis]
+        if held.gaussian_noise is None:
+            inputs[name] = items
+        else:
+            inputs[name] = noisy_images(items, held.gaussian_noise, config.heldout.seed)
+        if "labels" in held.answers:
+            answers[held.answers["labels"]] = y[order].astype("int64")
+        if "clean" in held.answers:
+            answers[held.answers["clean"]] = items
     return HeldOut(inputs, answers)
 
 

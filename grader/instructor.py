@@ -1,7 +1,9 @@
 """Where the instructor's checkout keeps what students never get.
 
-The installable package is ``grader`` alone; reference solutions, hidden tests and assignment
-sources live beside it in the course repository. Instructor commands find them from here.
+The installable package is ``grader`` plus each assignment's ``public/`` folder (what students' own
+checks need); reference solutions, hidden tests and assignment sources live beside it in the course
+repository, one folder per assignment in each of the folders below. Instructor commands find them
+from here.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENTS_DIR = PROJECT_ROOT / "assignments"
 HIDDEN_TESTS_DIR = PROJECT_ROOT / "autograde_tests"
 REFERENCE_DIR = PROJECT_ROOT / "reference_solutions"
-METRICS_PATH = REFERENCE_DIR / "metrics.json"
 
 
 def require_checkout() -> Path:

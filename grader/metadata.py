@@ -5,10 +5,10 @@ student's local run uses the notebook's own assignment, language and execution l
 
     "metadata": {"grader": {
         "schema_version": 1,
-        "assignment": "practica3",            # assignment.toml: name
+        "assignment": "<name>",               # assignment.toml: name
         "language": "es",                     # assignment.toml: language
         "limits": {"cell_timeout_s": 900, ...},   # assignment.toml: [limits], every field
-        "datasets": ["mnist", "fashion_mnist"],   # fetched before a sandboxed run (no network inside)
+        "datasets": ["<dataset>", ...],       # assignment.toml: datasets; fetched before a sandboxed run
         "install": "keras-course-grader @ git+https://...",  # [release] install, when set
     }}
 
@@ -17,7 +17,8 @@ takes everything from ``assignment.toml`` and never reads it. The release also f
 ``{{grader_install}}`` and ``{{grader_install_laptop}}`` placeholders of the source notebook with
 ``[release] install`` (see :data:`INSTALL_TOKENS`).
 
-Students' side: this module imports only the standard library and :mod:`grader.config`.
+Students' side: this module imports only the standard library, :mod:`grader.config` and
+:mod:`grader.datasets`.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ LAPTOP_EXTRAS = ("notebook", "tensorflow")
 INSTALL_TOKEN = "{{grader_install}}"
 LAPTOP_INSTALL_TOKEN = "{{grader_install_laptop}}"
 INSTALL_TOKENS = (INSTALL_TOKEN, LAPTOP_INSTALL_TOKEN)
-DEFAULT_ASSIGNMENT = "practica3"  # the assignment whose public checks this package ships
 
 
 def laptop_requirement(install: str) -> str:
@@ -65,7 +65,7 @@ def fill_install(source: str, install: str) -> str:
 class NotebookSettings:
     """What ``grader check`` runs a notebook with, and notes on anything it had to assume."""
 
-    assignment: str
+    assignment: str | None  # None: the notebook does not say, and there was no fallback
     language: str
     limits: Limits
     datasets: list[str]
@@ -88,18 +88,20 @@ _NOTES = {
 }
 
 
-def read_settings(metadata: dict, lang: str | None = None) -> NotebookSettings:
+def read_settings(metadata: dict, lang: str | None = None, fallback_assignment: str | None = None) -> NotebookSettings:
     """The settings in a notebook's metadata (``nb.metadata``); defaults, with a note, where absent
-    or damaged. ``lang`` (the command line's ``--lang``) wins over the notebook's language."""
+    or damaged: the assignment ``fallback_assignment``, every registered dataset. ``lang`` (the
+    command line's ``--lang``) wins over the notebook's language."""
     from pydantic import ValidationError
 
     from grader.config import Limits
+    from grader.datasets import REGISTRY
 
     block = metadata.get(KEY) if isinstance(metadata, dict) else None
     if not isinstance(block, dict):
         language = lang or "es"
-        return NotebookSettings(DEFAULT_ASSIGNMENT, language, Limits(), ["mnist", "fashion_mnist"],
-                                notes=[_NOTES[language]["absent"].format(assignment=DEFAULT_ASSIGNMENT)])
+        return NotebookSettings(fallback_assignment, language, Limits(), list(REGISTRY),
+                                notes=[_NOTES[language]["absent"].format(assignment=fallback_assignment)])
     notes: list[str] = []
     language = block.get("language")
     if lang is None and language not in ("es", "en"):
@@ -108,7 +110,7 @@ def read_settings(metadata: dict, lang: str | None = None) -> NotebookSettings:
     assignment = block.get("assignment")
     if not isinstance(assignment, str) or not re.fullmatch(r"[a-z0-9_]+", assignment):
         notes.append(f"assignment: {assignment!r}")
-        assignment = DEFAULT_ASSIGNMENT
+        assignment = fallback_assignment
     raw_limits = block.get("limits")
     limits = Limits()
     if isinstance(raw_limits, dict):
@@ -123,7 +125,8 @@ def read_settings(metadata: dict, lang: str | None = None) -> NotebookSettings:
         notes.append(f"limits: {raw_limits!r}"[:80])
     datasets = block.get("datasets")
     if not (isinstance(datasets, list) and all(isinstance(d, str) for d in datasets)):
-        datasets = ["mnist", "fashion_mnist"]
+        datasets = list(REGISTRY)
+    datasets = [name for name in datasets if name in REGISTRY]  # a newer release may know more
     install = block.get("install") if isinstance(block.get("install"), str) else None
     return NotebookSettings(assignment, language, limits, datasets, install, True,
                             [_NOTES[language]["damaged"].format(reason=reason) for reason in notes])

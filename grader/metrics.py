@@ -18,9 +18,17 @@ def accuracy(predicted_labels: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(predicted_labels == labels))
 
 
+BINARY_THRESHOLD = 0.5  # a single sigmoid unit: class 1 above it (as keras.metrics.BinaryAccuracy)
+
+
 def labels_from_scores(scores: np.ndarray) -> np.ndarray:
-    """Class labels from probabilities or logits (n, classes), or pass integer labels (n,) through."""
+    """Class labels from probabilities or logits (n, classes), from the probabilities of one sigmoid
+    unit (n, 1) (class 1 above 0.5), or integer labels (n,) or (n, 1) passed through."""
     scores = np.asarray(scores)
+    if scores.ndim == 2 and scores.shape[1] == 1:
+        if scores.dtype.kind in "iub":
+            return scores[:, 0].astype("int64")
+        return (scores[:, 0] > BINARY_THRESHOLD).astype("int64")
     if scores.ndim == 1:
         return scores.astype("int64")
     return np.argmax(scores.reshape(len(scores), -1), axis=1)
@@ -38,13 +46,21 @@ class ImageQuality:
         return asdict(self)
 
 
+def grayscale_planes(images: np.ndarray) -> np.ndarray:
+    """(n, h, w, 1) grayscale images as (n, h, w), the form image metrics and figures take; any
+    other shape as it is."""
+    images = np.asarray(images)
+    return images[..., 0] if images.ndim == 4 and images.shape[-1] == 1 else images
+
+
 def image_quality(clean: np.ndarray, images: np.ndarray) -> ImageQuality:
+    """Grayscale images (n, h, w) or (n, h, w, 1) of the same size."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    clean = np.asarray(clean, dtype="float64").reshape(len(clean), 28, 28)
-    images = np.asarray(images, dtype="float64").reshape(len(images), 28, 28)
+    clean = grayscale_planes(np.asarray(clean, dtype="float64"))
+    images = grayscale_planes(np.asarray(images, dtype="float64"))
     if clean.shape != images.shape:
-        raise ValueError(f"{images.shape[0]} images for {clean.shape[0]} references")
+        raise ValueError(f"images of shape {images.shape} for references of shape {clean.shape}")
     if not np.all(np.isfinite(images)):
         raise ValueError("images contain NaN or infinite values")
     mse = float(np.mean((clean - images) ** 2))

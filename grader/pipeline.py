@@ -20,14 +20,15 @@ from pathlib import Path
 import nbformat
 
 from grader import __version__
-from grader.checks.rules import SubmissionFacts
+from grader.checks.rules import SubmissionFacts, missing_module
 from grader.config import AssignmentConfig, Limits
 from grader.datasets import DATA_DIR_ENV, kernel_data_dir, local_dataset_paths
 from grader.errors import GraderError, InvalidSubmissionError
 from grader.heldout import build_heldout
+from grader.public_checks import ASSIGNMENT_ENV, load_public_checks, public_checks_path
 from grader.records import (CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
                             write_json_atomic)
-from grader.scoring import ScoringServer
+from grader.scoring import PREDICTIONS_FILE, ScoringServer
 
 ARTIFACTS = ".grader-artifacts"
 # Folders programs create in HOME on their own; anything else new in the scratch folder was written
@@ -240,9 +241,31 @@ def _is_test_cell(cell) -> bool:
 
 
 def errors_outside_tests(nb: nbformat.NotebookNode, record: ExecutionRecord) -> int:
-    """Cells that failed, not counting graded test cells: a failing test costs its own points."""
+    """Cells that failed, not counting graded test cells (a failing test costs its own points), nor the
+    cells :func:`execution_facts` names on their own (a missing module, the per-cell time limit)."""
     return sum(1 for error in record.errors
-               if not (0 <= error.cell_index < len(nb.cells) and _is_test_cell(nb.cells[error.cell_index])))
+               if not (0 <= error.cell_index < len(nb.cells) and _is_test_cell(nb.cells[error.cell_index]))
+               and error.ename != "CellTimeout" and not missing_module(error.ename, error.evalue))
+
+
+def _student_cell(nb: nbformat.NotebookNode, index: int) -> str:
+    """A cell as the rules' messages name it: its 1-based position and, when it has one, its grade_id."""
+    grade_id = nb.cells[index].metadata.get("nbgrader", {}).get("grade_id") if 0 <= index < len(nb.cells) else None
+    return f"{index + 1} ({grade_id})" if grade_id else str(index + 1)
+
+
+def execution_facts(nb: nbformat.NotebookNode, record: ExecutionRecord, config: AssignmentConfig) -> dict:
+    """The rules' facts about how the run went: imports of modules the kernel lacks (one entry per
+    module) and cells stopped by the per-cell time limit."""
+    modules: dict[str, str] = {}
+    for error in record.errors:
+        module = missing_module(error.ename, error.evalue)
+        if module and not (0 <= error.cell_index < len(nb.cells) and _is_test_cell(nb.cells[error.cell_index])):
+            modules.setdefault(module, _student_cell(nb, error.cell_index))
+    return {"missing_modules": [{"module": m, "cell": cell} for m, cell in modules.items()],
+            "allowed_modules": list(config.environment.allowed),
+            "timed_out_cells": [_student_cell(nb, e.cell_index) for e in record.errors if e.ename == "CellTimeout"],
+            "cell_timeout_s": config.limits.cell_timeout_s}
 
 
 def written_files(scratch: Path) -> list[str]:
@@ -298,10 +321,19 @@ def regular_files_copy(exported: Path, scored: Path) -> Path:
     return scored
 
 
+def _public_folder(config: AssignmentConfig) -> tuple[Path, ...]:
+    """The assignment's ``public/`` folder, when it has one: the kernel's own check() calls read it."""
+    folder = public_checks_path(config.name).parent
+    return (folder,) if folder.is_dir() else ()
+
+
 def write_scoring_job(job: Path, config: AssignmentConfig, facts: SubmissionFacts) -> None:
     """Everything the scoring process needs besides the artifacts, in one folder it can read:
-    its own copy of the hidden tests, the configuration, resolved thresholds and the facts."""
+    its own copy of the hidden tests, the configuration, resolved thresholds, the facts and the
+    architecture specs of the public checks (``specs.json``)."""
     shutil.copytree(config.hidden_tests_dir, job / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    specs = load_public_checks(config.name).specs if public_checks_path(config.name).is_file() else {}
+    write_json_atomic(job / "specs.json", specs)
     (job / "config.json").write_text(config.model_dump_json(), encoding="utf-8")
     bounds = {name: config.threshold_bounds(name) for name, check in config.checks.items() if check.threshold}
     write_json_atomic(job / "bounds.json", bounds)
@@ -324,7 +356,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     if workdir.exists():
         shutil.rmtree(workdir)  # a re-grade starts clean: nothing from an earlier attempt is reused
     work = {"scratch": workdir / "scratch", "inputs": workdir / "inputs", "answers": workdir / "answers",
-            "runtime": workdir / "runtime", "job": workdir / "job"}
+            "runtime": workdir / "runtime", "job": workdir / "job", "predictions": workdir / PREDICTIONS_FILE}
     work["artifacts"] = work["scratch"] / ARTIFACTS
     for key in ("scratch", "runtime"):
         work[key].mkdir(parents=True)
@@ -341,8 +373,8 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     timing = {"prepare_s": round(time.perf_counter() - started, 2)}
 
     policy = None
-    kernel_env = {DATA_DIR_ENV: "", **(env or {})}
-    datasets = local_dataset_paths()
+    kernel_env = {DATA_DIR_ENV: "", ASSIGNMENT_ENV: config.name, **(env or {})}
+    datasets = local_dataset_paths(config.datasets)
     if datasets:
         kernel_env[DATA_DIR_ENV] = kernel_data_dir(datasets)
     gpu = (env or {}).get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
@@ -352,7 +384,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
         from grader.sandbox import SandboxPolicy
 
         policy = SandboxPolicy(scratch=work["scratch"], limits=config.limits, runtime_dir=work["runtime"],
-                               ro_binds=(work["inputs"], *datasets), gpu=gpu)
+                               ro_binds=(work["inputs"], *datasets, *_public_folder(config)), gpu=gpu)
     preamble, epilogue = _kernel_cells(config, work)
     executed = execute_notebook(nb, workdir=work["scratch"], limits=config.limits, preamble=preamble,
                                 epilogue=epilogue, sandbox=policy, env=kernel_env, lang=config.language)
@@ -365,7 +397,8 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
         record.message = "; ".join(filter(None, [record.message, *notes, restored]))
 
     facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),
-                            written_files=written_files(work["scratch"]), extra_files=list(extra_files or []))
+                            written_files=written_files(work["scratch"]), extra_files=list(extra_files or []),
+                            **execution_facts(nb, record, config))
     work["artifacts"] = regular_files_copy(work["artifacts"], workdir / "artifacts")
     write_scoring_job(work["job"], config, facts)
     scoring_started = time.perf_counter()

@@ -67,13 +67,19 @@ def _recording_calls(layers: list, calls: list):
                 object.__delattr__(layer, "call")
 
 
-def sample_batch(input_shape: tuple, batch: int = 2, seed: int = 0) -> np.ndarray:
-    dims = [d if d is not None else 28 for d in tuple(input_shape)[1:]]
+def sample_batch(input_shape: tuple, fill: tuple | None = None, batch: int = 2, seed: int = 0) -> np.ndarray:
+    """Random inputs of ``input_shape``; a size it leaves open (None) is taken from ``fill``."""
+    dims = list(tuple(input_shape)[1:])
+    if any(d is None for d in dims):
+        if fill is None or len(fill) != len(input_shape) or any(f is None for d, f in zip(dims, fill[1:]) if d is None):
+            raise ValueError(f"the model's input shape {tuple(input_shape)} leaves sizes open and there is no "
+                             "example input to take them from")
+        dims = [f if d is None else d for d, f in zip(dims, fill[1:])]
     return np.random.default_rng(seed).random((batch, *dims), dtype=np.float32)
 
 
-def model_input_shape(model, default: tuple = (None, 28, 28, 1)) -> tuple:
-    """The model's input shape, or ``default`` for a subclassed model that has not been built."""
+def model_input_shape(model, default: tuple | None = None) -> tuple | None:
+    """The model's input shape, or ``default`` when it states none (a subclassed model not built yet)."""
     with contextlib.suppress(AttributeError, ValueError, IndexError, TypeError):
         shape = model.inputs[0].shape
         return tuple(shape)
@@ -98,17 +104,23 @@ def loss_from_logits(model) -> bool | None:
     return bool(from_logits) if from_logits is not None else None
 
 
-def summarize(model, input_shape: tuple | None = None) -> dict[str, Any]:
+def summarize(model, example_input_shape: tuple | None = None) -> dict[str, Any]:
     """``{"input_shape", "output_shape", "total_params", "from_logits", "layers": [row, ...]}``.
 
     Each row: ``index`` (1-based position in call order), ``name``, ``class``, ``output_shape``
     (batch dimension None), ``params`` (all weights, trainable or not), ``config`` (relevant keys).
+    ``example_input_shape`` (the spec's input, or the data the model is applied to) is used where the
+    model does not state its own input shape (a subclassed model not built yet) or leaves sizes open.
     """
-    input_shape = tuple(input_shape or model_input_shape(model))
+    declared = model_input_shape(model, default=example_input_shape)
+    if declared is None:
+        raise ValueError("the model does not state its input shape and there is no example input; call it "
+                         "once on data (or build it) first")
+    input_shape = tuple(declared)
     layers = _leaf_layers(model)
     calls: list = []
     with _recording_calls(layers, calls):
-        output = model(sample_batch(input_shape), training=False)
+        output = model(sample_batch(input_shape, fill=example_input_shape), training=False)
     rows, seen = [], set()
     for layer, shape in calls:
         if id(layer) in seen:  # a shared layer called twice is listed once, at its first use

@@ -16,10 +16,10 @@ Both directions use nbgrader's own preprocessors, run as the lists below (data, 
   (:func:`repair_nbgrader_metadata`): nbgrader would reject the whole notebook for any of them.
 
 After ``SaveCells``, :func:`grader.gradebook.ensure_structure` adds the grade rows of the checks that
-have no cell in the notebook (``ej1_normas``), so the gradebook's maximum score is the assignment's.
+have no cell in the notebook (a hidden rules check), so the gradebook's maximum score is the assignment's.
 
-Layout (nbgrader's course-folder convention): ``grader release practica3 --out DIR`` writes the
-student notebook to ``DIR/practica3/practica3.ipynb`` and, unless ``--db`` names another database,
+Layout (nbgrader's course-folder convention): ``grader release ASSIGNMENT --out DIR`` writes the
+student notebook to ``DIR/ASSIGNMENT/<notebook>.ipynb`` and, unless ``--db`` names another database,
 records the assignment in ``DIR/../gradebook.db`` (SQLite), i.e. ``course/release/`` beside
 ``course/gradebook.db``. ``--db`` takes any SQLAlchemy URL (``postgresql://user@host/course``) or a
 file path (SQLite). Re-releasing updates the gradebook in place; nbgrader refuses to add or remove
@@ -332,7 +332,7 @@ def release_assignment(config: AssignmentConfig, out_dir: Path = DEFAULT_OUT_DIR
                "correct the nbgrader cell metadata or the solution/hidden-test markers there")
         raise GraderError(f"{config.source_path}: nbgrader could not release it ({type(exc).__name__}: "
                           f"{reason}); fix: {fix}") from None
-    with gradebook.open_gradebook(db_url) as gb:  # checks without a cell (ej1_normas) get their grade cell rows
+    with gradebook.open_gradebook(db_url) as gb:  # checks without a cell get their grade cell rows
         gradebook.ensure_structure(gb, config)
 
     leaks = _find_leaks(nb)

@@ -12,7 +12,9 @@ configuration. This module runs them with a plugin that provides the fixtures th
 - ``credit``: records a test's :class:`~grader.checks.CheckOutcome` as that check's result.
 
 The process is a small server (:func:`serve`, started by :class:`grader.scoring.ScoringServer`): it
-imports once and scores each submission in a fresh fork. Results leave it as JSON lines, never pickle.
+imports once and scores each submission in a fresh fork. Results leave it as JSON lines, never pickle:
+the checks, and the class labels each classifier predicted on labelled held-out inputs
+(:func:`class_predictions`, kept beside the result for the similarity report).
 """
 
 from __future__ import annotations
@@ -42,8 +44,8 @@ from grader.checks.messages import message
 from grader.checks.rules import SubmissionFacts
 from grader.config import AssignmentConfig
 from grader.heldout import load_answers
+from grader.metrics import labels_from_scores
 from grader.records import CheckResult, CheckStatus
-from grader.specs import load_specs
 
 # Modules whose classes (and numpy's ufuncs) a student's estimator may be made of. Functions are never
 # trusted: FunctionTransformer(builtins.eval) would run the student's code in the grader.
@@ -140,6 +142,10 @@ class Artifacts:
             self._outputs[name] = self._compute_outputs(name)
         return self._outputs[name]
 
+    def computed_outputs(self) -> dict[str, np.ndarray]:
+        """The outputs the checks asked for so far, by contract name."""
+        return {name: outputs for name, (outputs, _) in self._outputs.items()}
+
     def _compute_outputs(self, name: str) -> tuple[np.ndarray, bool]:
         kind = self.config.contract[name]
         if kind == "keras_model" and self.model_verified(name):
@@ -184,6 +190,25 @@ class Artifacts:
             raise ObjectUnavailable(f"{filename}: {_short(exc)}") from None
 
 
+def class_predictions(config: AssignmentConfig, outputs: dict[str, np.ndarray],
+                      answers: dict[str, np.ndarray]) -> dict[str, dict]:
+    """``{name: {"input", "labels", "predicted": [int, ...]}}`` for each object whose outputs are class
+    scores or labels, one per item of a held-out set that keeps labels (``labels``: that answer's name)."""
+    found = {}
+    for name, scores in outputs.items():
+        source = config.inputs.get(name)
+        held = config.heldout.sets.get(source) if source is not None else None
+        labels_name = held.answers.get("labels") if held is not None else None
+        labels = answers.get(labels_name) if labels_name is not None else None
+        scores = np.asarray(scores)
+        if (labels is None or scores.ndim not in (1, 2) or len(scores) != len(labels)
+                or scores.dtype.kind not in "biuf" or not np.isfinite(scores).all()):
+            continue
+        found[name] = {"input": source, "labels": labels_name,
+                       "predicted": labels_from_scores(scores).astype("int64").tolist()}
+    return found
+
+
 def _short(exc: BaseException, limit: int = 300) -> str:
     text = f"{type(exc).__name__}: {exc}".strip().splitlines()
     return (text[0] if text else type(exc).__name__)[:limit]
@@ -196,7 +221,7 @@ class ScoringPaths:
     artifacts: Path  # exported by the student's kernel
     inputs: Path     # held-out inputs (the student's kernel saw these)
     answers: Path    # held-out labels and clean images (the student's kernel never saw these)
-    job: Path        # from the pipeline: config.json, bounds.json, facts.json and tests/ (the hidden tests)
+    job: Path        # from the pipeline: config.json, bounds.json, facts.json, specs.json and tests/ (hidden tests)
 
     def config(self) -> AssignmentConfig:
         return AssignmentConfig.model_validate_json((self.job / "config.json").read_text(encoding="utf-8"))
@@ -222,13 +247,21 @@ class GradingPlugin:
     def lang(self) -> str:
         return self.language
 
+    @cached_property
+    def _artifacts(self) -> Artifacts:
+        return Artifacts(self.paths.artifacts, self._inputs, self.assignment, self.language)
+
+    @cached_property
+    def _answers(self) -> dict[str, np.ndarray]:
+        return load_answers(self.paths.answers)
+
     @pytest.fixture(scope="session")
     def artifacts(self) -> Artifacts:
-        return Artifacts(self.paths.artifacts, self._inputs, self.assignment, self.language)
+        return self._artifacts
 
     @pytest.fixture(scope="session")
     def answers(self) -> dict[str, np.ndarray]:
-        return {**load_answers(self.paths.answers), **self._inputs}
+        return {**self._answers, **self._inputs}
 
     @pytest.fixture
     def facts(self) -> SubmissionFacts:
@@ -236,7 +269,8 @@ class GradingPlugin:
 
     @pytest.fixture
     def specs(self) -> dict[str, dict]:
-        return load_specs(self.assignment.name)
+        """The architecture specs of the assignment's public checks, by contract name."""
+        return json.loads((self.paths.job / "specs.json").read_text(encoding="utf-8"))
 
     @cached_property
     def _bounds(self) -> dict[str, list[float]]:
@@ -281,6 +315,12 @@ class GradingPlugin:
                 f"error al evaluar: {_short(error)}" if error else "error al evaluar")
             self.outcomes[name] = CheckResult(name, 0.0, check.points, CheckStatus.ERROR, text, hidden=check.hidden)
 
+    def predicted_labels(self) -> dict[str, dict]:
+        """:func:`class_predictions` of the outputs the checks computed (none when no check read any)."""
+        if "_artifacts" not in self.__dict__:
+            return {}
+        return class_predictions(self.assignment, self._artifacts.computed_outputs(), self._answers)
+
     def results(self) -> list[CheckResult]:
         """One result per configured check, in the configuration's order."""
         ordered = []
@@ -300,8 +340,9 @@ def _check_name(item) -> str:
     return marker.args[0]
 
 
-def score(paths: ScoringPaths, lang: str | None = None) -> list[CheckResult]:
-    """Run the assignment's hidden tests (``paths.job / "tests"``) against one submission's artifacts."""
+def score(paths: ScoringPaths, lang: str | None = None) -> GradingPlugin:
+    """Run the assignment's hidden tests (``paths.job / "tests"``) against one submission's artifacts;
+    the returned plugin holds the ``results()`` and the ``predicted_labels()``."""
     config = paths.config()
     plugin = GradingPlugin(config, paths, lang or config.language)
     log = io.StringIO()
@@ -314,7 +355,7 @@ def score(paths: ScoringPaths, lang: str | None = None) -> list[CheckResult]:
     if exit_code not in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED):
         raise RuntimeError(f"hidden tests of {config.name} could not run "
                            f"(pytest exit {int(exit_code)}):\n{log.getvalue()[-3000:]}")
-    return plugin.results()
+    return plugin
 
 
 MAX_REPLY_BYTES = 64 * 2**20
@@ -343,10 +384,12 @@ def _forbid_tracing() -> None:
 
 
 def _score_request(request: dict) -> dict:
-    """The reply to one request: ``{"checks": [...]}``, or ``{"error": "..."}`` when it cannot be scored."""
+    """The reply to one request: ``{"checks": [...], "predictions": {...}}``, or ``{"error": "..."}`` when it
+    cannot be scored."""
     try:
         paths = ScoringPaths(*(Path(request[key]) for key in ("artifacts", "inputs", "answers", "job")))
-        return {"checks": [asdict(r) for r in score(paths, request.get("lang"))]}
+        scored = score(paths, request.get("lang"))
+        return {"checks": [asdict(r) for r in scored.results()], "predictions": scored.predicted_labels()}
     except BaseException as exc:  # reported to the host, which fails this submission only
         return {"error": _short(exc, 2000)}
 

@@ -33,8 +33,16 @@ from grader.errors import GraderError
 from grader.records import CheckResult, CheckStatus
 
 SCORING_INPUTS = ("artifacts", "inputs", "answers", "job")
+PREDICTIONS_FILE = "predictions.json"  # beside result.json: grader.score.class_predictions of the submission
 LOG_TAIL_LINES = 15
 GRACEFUL_EXIT_S = 10
+
+
+def _write_compact_json(path: Path, data: dict) -> None:
+    """Atomically, without indentation: thousands of labels per classifier."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    temporary.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
+    os.replace(temporary, path)
 
 
 class ScoringServer:
@@ -138,7 +146,8 @@ class ScoringServer:
         return stage
 
     def score(self, work: dict[str, Path], lang: str) -> list[CheckResult]:
-        """The checks of one submission: ``work`` names its artifacts, inputs, answers and job folders."""
+        """The checks of one submission: ``work`` names its artifacts, inputs, answers and job folders, and
+        may name a ``predictions`` file, where the classifiers' predicted labels are written as JSON."""
         with self._one_job_at_a_time:
             return self._score(work, lang)
 
@@ -162,5 +171,7 @@ class ScoringServer:
             raise self._failure(f"the scoring process answered job {reply.get('id')!r}, not {request['id']}")
         if "error" in reply:
             raise GraderError(f"scoring failed: {reply['error']}")
+        if "predictions" in work and isinstance(reply.get("predictions"), dict):
+            _write_compact_json(Path(work["predictions"]), reply["predictions"])
         return [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in reply["checks"]]
 

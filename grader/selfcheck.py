@@ -1,78 +1,94 @@
-"""Students' instant self-checks, inside their own notebook: ``check("ej1_arquitectura", cnn_model)``.
+"""Students' instant self-checks, inside their own notebook: ``check("<part>", model)``.
 
 Objects are passed explicitly (no stack walking). Public parts need no training and no data, and
 answer in well under a second: the model is summarised on a random batch and compared with the
-architecture spec shipped in the package. A failing part prints its table and raises
-``AssertionError``, so nbgrader's graded test cells score it 0.
+architecture spec shipped in the package (:mod:`grader.public_checks`: the assignment's parts with a
+``public`` kind). A failing part prints its table and raises ``AssertionError``, so nbgrader's
+graded test cells score it 0. The assignment is the one named (``assignment=``), else the one the
+kernel was started for (``$GRADER_ASSIGNMENT``, set by the grader), else the installed one that
+has the part.
 
-``hidden=True`` is the slow path for nbgrader's own ``nbgrader autograde``: it evaluates a hidden
-part in the same kernel with the real test labels. The course grader never uses it: it runs the
-equivalent tests under ``autograde_tests/`` in a separate process, where labels stay out of reach.
+``hidden=True`` is the slow path for nbgrader's own ``nbgrader autograde``: it runs the assignment's
+hidden tests in the same kernel with the real test labels. The course grader never uses it: it runs
+those tests under ``autograde_tests/`` in a separate process, where labels stay out of reach.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from grader.checks import CheckOutcome
+from grader.errors import GraderError
+from grader.public_checks import (ASSIGNMENT_ENV, PublicChecks, installed_assignments, load_public_checks,
+                                  public_checks_of, public_checks_path)
 
-ASSIGNMENT = "practica3"
 MARK = {True: "✔", False: "✘"}
 
 
-def _architecture(model, lang: str) -> CheckOutcome:
+def _architecture(model, spec: dict, lang: str) -> CheckOutcome:
     from grader.checks.architecture import compare_architecture
     from grader.probe import summarize
-    from grader.specs import load_specs
 
-    return compare_architecture(load_specs(ASSIGNMENT)["cnn_model"], summarize(model), lang)
+    return compare_architecture(spec, summarize(model, spec["input_shape"]), lang)
 
 
-def _parameters(model, lang: str) -> CheckOutcome:
+def _parameters(model, spec: dict, lang: str) -> CheckOutcome:
     from grader.checks.architecture import compare_parameters
     from grader.probe import summarize
-    from grader.specs import load_specs
 
-    return compare_parameters(load_specs(ASSIGNMENT)["cnn_model"], summarize(model), lang)
+    return compare_parameters(spec, summarize(model, spec["input_shape"]), lang)
 
 
-def _autoencoder(model, lang: str) -> CheckOutcome:
+def _image_output(model, spec: dict | None, lang: str) -> CheckOutcome:
+    """The model applied to a random batch of the reference's input shape (else its own)."""
     from grader.checks.denoising import check_autoencoder_output
     from grader.export import _prepare_for_model
+    from grader.probe import model_input_shape
 
-    noisy = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    shape = spec["input_shape"] if spec else model_input_shape(model)
+    if shape is None or None in tuple(shape)[1:]:
+        raise ValueError("the model does not state the size of its input images; build it on an example first")
+    noisy = np.random.default_rng(0).random((8, *tuple(shape)[1:]), dtype=np.float32)
     output = np.asarray(model(_prepare_for_model(model, noisy), training=False))
     return check_autoencoder_output(noisy, output.reshape(noisy.shape) if output.size == noisy.size else output,
                                     lang)
 
 
-PUBLIC_PARTS: dict[str, Callable[..., CheckOutcome]] = {
-    "ej1_arquitectura": _architecture,
-    "ej1_parametros": _parameters,
-    "ej2_autoencoder": _autoencoder,
+# Each kind of public check (grader.config.PUBLIC_CHECK_KINDS): (object, its reference spec, lang) -> outcome.
+PUBLIC_KINDS: dict[str, Callable[..., CheckOutcome]] = {
+    "architecture": _architecture,
+    "parameters": _parameters,
+    "image_output": _image_output,
 }
-# The notebook object each public part is about (the names of the notebook's contract).
-PUBLIC_OBJECTS = {"ej1_arquitectura": "cnn_model", "ej1_parametros": "cnn_model", "ej2_autoencoder": "denoiser"}
 
 
-def export_public_outcomes(namespace: dict, out_path: str, lang: str = "es") -> None:
-    """Epilogue of ``grader check``: run every public part on the notebook's objects, as JSON."""
+def run_public_check(checks: PublicChecks, part: str, obj, lang: str) -> CheckOutcome:
+    public = checks.parts[part]
+    return PUBLIC_KINDS[public.kind](obj, checks.specs.get(public.object), lang)
+
+
+def export_public_outcomes(namespace: dict, out_path: str, lang: str = "es", assignment: str | None = None) -> None:
+    """Epilogue of ``grader check``: run every public part on the notebook's objects, as JSON.
+    ``assignment``: default the kernel's (``$GRADER_ASSIGNMENT``), else the one installed."""
     import json
 
     from grader.checks.messages import message
 
+    checks = load_public_checks(assignment or _only_assignment())
     outcomes = {}
-    for part, run in PUBLIC_PARTS.items():
-        name = PUBLIC_OBJECTS[part]
+    for part, public in checks.parts.items():
+        name = public.object
         if name not in namespace:
             outcomes[part] = {"fraction": 0.0, "error": True, "details": {},
                               "message": message(lang, "missing_object", name=name, reason="no está definido")}
             continue
         try:
-            outcome = run(namespace[name], lang)
+            outcome = run_public_check(checks, part, namespace[name], lang)
             outcomes[part] = {"fraction": outcome.fraction, "message": outcome.message, "details": outcome.details,
                               "error": False}
         except Exception as exc:  # the student's object broke the check: say so, go on
@@ -82,33 +98,75 @@ def export_public_outcomes(namespace: dict, out_path: str, lang: str = "es") -> 
         json.dump(outcomes, handle, ensure_ascii=False)
 
 
-def _hidden(part: str, obj, lang: str, **objects) -> CheckOutcome:
-    """nbgrader slow path: the same checks as autograde_tests/, with the labels in this kernel."""
-    from grader.checks.accuracy import check_accuracy, check_improvement, check_svm_hog
-    from grader.checks.denoising import check_denoising
-    from grader.config import load_assignment
-    from grader.export import _prepare_for_model
+def _only_assignment() -> str:
+    """The kernel's assignment (``$GRADER_ASSIGNMENT``), else the only one installed."""
+    pinned = os.environ.get(ASSIGNMENT_ENV)
+    if pinned:
+        return pinned
+    installed = installed_assignments()
+    if len(installed) != 1:
+        raise GraderError(f"{len(installed)} assignments are installed ({', '.join(installed)}); fix: name one "
+                          "(assignment='...')")
+    return installed[0]
+
+
+def _assignment_declaring(part: str) -> str:
+    """The one assignment of the checkout whose ``assignment.toml`` has the check ``part``."""
+    import tomllib
+
+    from grader.instructor import ASSIGNMENTS_DIR
+
+    having = sorted(path.parent.name for path in ASSIGNMENTS_DIR.glob("*/assignment.toml")
+                    if part in tomllib.loads(path.read_text(encoding="utf-8")).get("checks", {}))
+    if len(having) != 1:
+        raise KeyError(f"{len(having)} assignments have the check {part!r} ({', '.join(having)}); fix: "
+                       f"check({part!r}, ..., hidden=True, assignment='...')")
+    return having[0]
+
+
+_HIDDEN_WORK: dict[str, Path] = {}  # per assignment: the held-out data and the scoring job, built once per kernel
+
+
+def _hidden_work(config) -> Path:
+    import atexit
+    import shutil
+    import tempfile
+
+    from grader.checks.rules import SubmissionFacts
     from grader.heldout import build_heldout
+    from grader.pipeline import write_scoring_job
 
-    config = load_assignment(ASSIGNMENT)
-    held = build_heldout(config)
-    images, labels = held.inputs.get("mnist"), held.answers.get("mnist_labels")
+    if config.name not in _HIDDEN_WORK:
+        work = Path(tempfile.mkdtemp(prefix="grader-hidden-"))
+        atexit.register(shutil.rmtree, work, True)
+        build_heldout(config).write(work / "inputs", work / "answers")
+        write_scoring_job(work / "job", config, SubmissionFacts())
+        _HIDDEN_WORK[config.name] = work
+    return _HIDDEN_WORK[config.name]
 
-    def predict(model, data):
-        return np.asarray(model.predict(_prepare_for_model(model, data), batch_size=256, verbose=0))
 
-    bounds = config.threshold_bounds(part) if config.checks[part].threshold else None
-    if part == "ej1_precision_cnn":
-        return check_accuracy(predict(obj, images), labels, *bounds, lang)
-    if part == "ej1_svm_hog":
-        features = np.asarray(objects["hog_features"](images)).reshape(len(images), -1)
-        return check_svm_hog(obj.predict(features), features, images, labels, *bounds, lang)
-    if part == "ej1_mejora":
-        return check_improvement(predict(obj, images), predict(objects["base"], images), labels, *bounds, lang)
-    if part == "ej2_denoising":
-        noisy = held.inputs["fashion_noisy"]
-        return check_denoising(held.answers["fashion_clean"], noisy, predict(obj, noisy), *bounds, lang)
-    raise KeyError(part)
+def _hidden(part: str, obj, lang: str, assignment: str | None, **objects) -> CheckOutcome:
+    """nbgrader's slow path: the assignment's own hidden tests (``autograde_tests/<name>/``) on the live
+    objects, with the held-out answers in this kernel. ``obj`` is the check's first object; the other
+    objects it reads come by their contract name, or in the order of the check's ``objects``."""
+    from grader.config import load_assignment
+    from grader.export import export_artifacts
+    from grader.score import ScoringPaths, score
+
+    config = load_assignment(assignment or os.environ.get(ASSIGNMENT_ENV) or _assignment_declaring(part))
+    wanted = config.checks[part].objects
+    namespace = {wanted[0]: obj, **{name: value for name, value in objects.items() if name in config.contract}}
+    unnamed = [value for name, value in objects.items() if name not in config.contract]
+    namespace.update(zip([name for name in wanted[1:] if name not in namespace], unnamed))
+    work = _hidden_work(config)
+    artifacts = work / f"artifacts-{part}"
+    export_artifacts(namespace, str(artifacts), str(work / "inputs"),
+                     {name: config.contract[name] for name in namespace}, dict(config.inputs))
+    scored = score(ScoringPaths(artifacts=artifacts, inputs=work / "inputs", answers=work / "answers",
+                                job=work / "job"), lang)
+    result = next(r for r in scored.results() if r.name == part)
+    return CheckOutcome(result.points / result.max_points if result.max_points else 0.0, result.message,
+                        result.details)
 
 
 def format_outcome(part: str, outcome: CheckOutcome, seconds: float, lang: str = "es") -> str:
@@ -130,16 +188,14 @@ def format_outcome(part: str, outcome: CheckOutcome, seconds: float, lang: str =
     return "\n".join(lines)
 
 
-def check(part: str, obj: Any, *, hidden: bool = False, lang: str = "es", **objects) -> CheckOutcome:
+def check(part: str, obj: Any, *, hidden: bool = False, lang: str = "es", assignment: str | None = None,
+          **objects) -> CheckOutcome:
     """Check one part of the assignment on a live object; print a table; raise if it fails."""
     start = time.perf_counter()
     if hidden:
-        outcome = _hidden(part, obj, lang, **objects)
-    elif part in PUBLIC_PARTS:
-        outcome = PUBLIC_PARTS[part](obj, lang)
+        outcome = _hidden(part, obj, lang, assignment, **objects)
     else:
-        known = ", ".join(PUBLIC_PARTS)
-        raise KeyError(f"parte desconocida {part!r}; las partes con comprobación pública son: {known}")
+        outcome = run_public_check(public_checks_of(part, assignment), part, obj, lang)
     print(format_outcome(part, outcome, time.perf_counter() - start, lang))
     if not outcome.passed:
         raise AssertionError(f"{part}: {outcome.message}")
@@ -147,59 +203,52 @@ def check(part: str, obj: Any, *, hidden: bool = False, lang: str = "es", **obje
 
 
 def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str | None = None, on_cell=None,
-                    warn=None):
+                    warn=None, assignment: str | None = None):
     """``grader check``: run a student's notebook locally with the public checks only.
 
     Works from the student's release alone (no hidden tests, labels or gradebook): the points of
     each public part come from the notebook's own nbgrader metadata; the assignment, its language
     (unless ``lang`` is given) and its execution limits from the ``grader`` block ``grader release``
-    wrote into the notebook's metadata (:mod:`grader.metadata`), else practica3's defaults, said in a
-    note. Sandboxed when bubblewrap is usable (``sandbox=None`` means "if possible"; when it is not,
+    wrote into the notebook's metadata (:mod:`grader.metadata`). Where the notebook has none, the
+    defaults, said in a note, and the assignment is ``assignment``, else the only one installed (else
+    a one-line error saying how to name it). Sandboxed when bubblewrap is usable (``sandbox=None`` means "if possible"; when it is not,
     a note says so and the student's own code runs unsandboxed). ``warn(line)`` receives each note
     (default: none). Returns the GradeResult and the report's path.
     """
     import json
     import tempfile
     from datetime import datetime, timezone
-    from pathlib import Path
 
     from grader import __version__
     from grader.errors import InvalidSubmissionError
     from grader.execute import execute_notebook
     from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
-    from grader.metadata import read_settings
     from grader.report import write_report
 
     warn = warn or (lambda line: None)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     student = Path(notebook).stem
-    points = {}
     try:
         from grader.pipeline import read_submission
 
         nb, _ = read_submission(Path(notebook))
-        for cell in nb.cells:
-            meta = cell.metadata.get("nbgrader", {})
-            if meta.get("grade_id") in PUBLIC_PARTS and meta.get("points") is not None:
-                points[meta["grade_id"]] = float(meta["points"])
     except InvalidSubmissionError as exc:
         record = ExecutionRecord(ExecutionStatus.INVALID_NOTEBOOK, str(exc))
-        result = GradeResult(student, ASSIGNMENT, [], record, datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                             __version__)
+        result = GradeResult(student, _fallback_assignment(assignment) or "", [], record,
+                             datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__)
         return result, write_report(result, out_dir, lang=lang or "es")
 
-    settings = read_settings(nb.metadata, lang)
+    settings = notebook_settings(notebook, nb.metadata, lang, assignment)
     lang = settings.language
     for note in settings.notes:
         warn(note)
-    if settings.assignment != ASSIGNMENT:
-        from grader.errors import GraderError
-
-        update = f"pip install --upgrade \"{settings.install}\"" if settings.install else "pip install --upgrade ..."
-        raise GraderError(f"{notebook}: this notebook is for assignment {settings.assignment!r}, but this grader "
-                          f"package ({__version__}) has the public checks of {ASSIGNMENT!r} only; fix: update it: "
-                          f"{update}")
+    public = load_public_checks(settings.assignment)
+    points = {}
+    for cell in nb.cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if meta.get("grade_id") in public.parts and meta.get("points") is not None:
+            points[meta["grade_id"]] = float(meta["points"])
     if sandbox is None:
         from grader.sandbox import sandbox_status
 
@@ -218,14 +267,15 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
         limits = settings.limits
         from grader.datasets import DATA_DIR_ENV, kernel_data_dir, local_dataset_paths
 
-        datasets = local_dataset_paths()
+        datasets = local_dataset_paths(settings.datasets)
         if sandbox:
             from grader.sandbox import SandboxPolicy
 
-            policy = SandboxPolicy(scratch=scratch, limits=limits, runtime_dir=runtime, ro_binds=tuple(datasets))
+            policy = SandboxPolicy(scratch=scratch, limits=limits, runtime_dir=runtime,
+                                   ro_binds=(*datasets, public_checks_path(settings.assignment).parent))
         executed = execute_notebook(
             nb, workdir=scratch, limits=limits, sandbox=policy, on_cell=on_cell, lang=lang,
-            env={DATA_DIR_ENV: kernel_data_dir(datasets)},
+            env={DATA_DIR_ENV: kernel_data_dir(datasets), ASSIGNMENT_ENV: settings.assignment},
             preamble=["from grader.datasets import serve_keras_offline\nserve_keras_offline()"],
             epilogue=[f"from grader.selfcheck import export_public_outcomes\n"
                       f"export_public_outcomes(globals(), {str(outcomes_path)!r}, {lang!r})"])
@@ -237,7 +287,7 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
     record = executed.record
     record.executed_notebook = str(executed_path)
     checks = []
-    for part in PUBLIC_PARTS:
+    for part in public.parts:
         maximum = points.get(part, 1.0)
         found = outcomes.get(part)
         if found is None:
@@ -251,6 +301,34 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
     result = GradeResult(student, settings.assignment, checks, record,
                          datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__)
     return result, write_report(result, out_dir, lang=lang, executed_notebook=executed_path)
+
+
+def _fallback_assignment(assignment: str | None) -> str | None:
+    """``assignment``, else the only assignment installed, else None."""
+    installed = installed_assignments()
+    return assignment or (installed[0] if len(installed) == 1 else None)
+
+
+def notebook_settings(notebook, metadata: dict, lang: str | None = None, assignment: str | None = None):
+    """The settings ``grader check`` runs ``notebook`` with (:func:`grader.metadata.read_settings`): the
+    assignment its metadata names, else ``assignment``, else the only one installed. Raises a one-line
+    GraderError when it cannot tell, or when this package lacks the notebook's assignment."""
+    from grader import __version__
+    from grader.metadata import read_settings
+
+    installed = installed_assignments()
+    settings = read_settings(metadata, lang, _fallback_assignment(assignment))
+    if settings.assignment is None:
+        raise GraderError(f"{notebook}: the notebook does not say which assignment it is for (it has no 'grader' "
+                          f"metadata: not from 'grader release', or removed) and this package has "
+                          f"{len(installed)} ({', '.join(installed)}); fix: grader check {notebook} --assignment "
+                          "NAME, or copy your answers into the notebook the course released")
+    if settings.assignment not in installed:
+        update = f"pip install --upgrade \"{settings.install}\"" if settings.install else "pip install --upgrade ..."
+        raise GraderError(f"{notebook}: this notebook is for assignment {settings.assignment!r}, but this grader "
+                          f"package ({__version__}) has the public checks of {', '.join(map(repr, installed))} "
+                          f"only; fix: update it: {update}")
+    return settings
 
 
 # One line when bubblewrap cannot be used: the student's own code then runs without a sandbox.
@@ -273,15 +351,16 @@ def _fetch_missing_datasets(names, nb, warn, lang: str) -> None:
     (``<name>.load_data``) and that has no local copy yet: the sandbox has no network, and the
     kernel is served the local copies (``serve_keras_offline``)."""
     import contextlib
-    import os
     import re
     import sys
 
-    from grader.datasets import DATASET_NAMES, OFFLINE_ENV, DatasetNotFoundError, load, probe_sources
+    from grader.datasets import REGISTRY, OFFLINE_ENV, DatasetNotFoundError, FileDataset, load, probe_sources
 
     code = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "code")
     for name in names:
-        loaded = name in DATASET_NAMES and re.search(rf"(?<!\w){name}\.load_data", code)
+        dataset = REGISTRY.get(name)
+        loaded = (isinstance(dataset, FileDataset)
+                  and re.search(rf"(?<!\w){dataset.keras_module}\.load_data", code))
         if not loaded or os.environ.get(OFFLINE_ENV) or any(p.found for p in probe_sources(name)):
             continue
         try:

@@ -32,7 +32,9 @@ def light_config(practica3):
     for name, (full, zero) in margins.items():
         threshold = checks[name].threshold.model_copy(update={"full_margin": full, "zero_margin": zero})
         checks[name] = checks[name].model_copy(update={"threshold": threshold})
-    heldout = practica3.heldout.model_copy(update={"mnist_images": 2000, "fashion_images": 300})
+    items = {"mnist": 2000, "fashion_noisy": 300}
+    sets = {name: held.model_copy(update={"items": items[name]}) for name, held in practica3.heldout.sets.items()}
+    heldout = practica3.heldout.model_copy(update={"sets": sets})
     return practica3.model_copy(update={"checks": checks, "heldout": heldout})
 
 

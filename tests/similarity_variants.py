@@ -3,15 +3,20 @@ solutions written differently, and the ways a copier disguises a copy (renamed v
 comments, reordered cells, reformatting, a few words of an informe changed).
 
 Every variant fills every solution cell of the release (``tests.submissions.fill``); they are not run.
+What grading would leave of a trained classifier is generated too: predicted labels on held-out
+items, as the scorer keeps them (``predictions.json`` beside the answers' labels).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 import random
 import re
+from pathlib import Path
 
 import nbformat
+import numpy as np
 
 from tests import submissions as s
 
@@ -398,3 +403,43 @@ def disguised_copy(released, fills: dict[str, str], names: dict[str, str], seed:
 def boilerplate_only(released) -> nbformat.NotebookNode:
     """The release handed in untouched (stubs and all)."""
     return copy.deepcopy(released)
+
+
+# ------------------------------------------------------------------ predictions (what the scorer keeps)
+
+def heldout_labels(seed: int, n: int = 1000) -> tuple[np.random.Generator, np.ndarray, np.ndarray, np.ndarray]:
+    """A generator, ``n`` labels, which items are hard (6 %), and each item's usual confusion."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    return rng, labels, rng.random(n) < 0.06, (labels + rng.integers(1, 10, n)) % 10
+
+
+def independent_predictions(rng: np.random.Generator, labels: np.ndarray, hard: np.ndarray,
+                            confusion: np.ndarray) -> np.ndarray:
+    """A good classifier of its own: wrong on about a third of the hard items (often the usual
+    confusion) and rarely elsewhere, so independent ones share some mistakes, as real ones do."""
+    predicted = labels.copy()
+    wrong = rng.random(len(labels)) < np.where(hard, 0.35, 0.004)
+    other = (labels + rng.integers(1, 10, len(labels))) % 10
+    predicted[wrong] = np.where(rng.random(len(labels)) < 0.6, confusion, other)[wrong]
+    return predicted
+
+
+def copied_predictions(rng: np.random.Generator, original: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """The same model trained a little more: a tenth of its mistakes fixed, three new ones."""
+    predicted = original.copy()
+    wrong = np.flatnonzero(predicted != labels)
+    fixed = rng.choice(wrong, len(wrong) // 10, replace=False)
+    predicted[fixed] = labels[fixed]
+    new = rng.choice(np.flatnonzero(predicted == labels), 3, replace=False)
+    predicted[new] = (labels[new] + 1) % 10
+    return predicted
+
+
+def write_predictions(work: Path, student: str, labels: np.ndarray, predicted: dict[str, np.ndarray]) -> None:
+    """``work/<student>/predictions.json`` and the labels in ``work/<student>/answers/``, as grading leaves them."""
+    (work / student / "answers").mkdir(parents=True, exist_ok=True)
+    np.save(work / student / "answers" / "mnist_labels.npy", labels, allow_pickle=False)
+    data = {model: {"input": "mnist", "labels": "mnist_labels", "predicted": p.tolist()}
+            for model, p in predicted.items()}
+    (work / student / "predictions.json").write_text(json.dumps(data), encoding="utf-8")

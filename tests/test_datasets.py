@@ -17,7 +17,7 @@ needs_data = pytest.mark.skipif(not (SHARED_DATASETS / "mnist.npz").is_file(),
 
 @needs_data
 def test_mnist_matches_the_known_facts():
-    mnist = datasets.load_mnist(SHARED_DATASETS)
+    mnist = datasets.load("mnist", SHARED_DATASETS)
     assert mnist.x_train.shape == (60000, 28, 28) and mnist.x_test.shape == (10000, 28, 28)
     assert mnist.y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
     assert mnist.y_test[:10].tolist() == [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]
@@ -27,7 +27,7 @@ def test_mnist_matches_the_known_facts():
 
 @needs_data
 def test_fashion_mnist_matches_the_known_facts():
-    fashion = datasets.load_fashion_mnist(SHARED_DATASETS)
+    fashion = datasets.load("fashion_mnist", SHARED_DATASETS)
     assert fashion.x_train.shape == (60000, 28, 28) and fashion.x_test.shape == (10000, 28, 28)
     assert fashion.y_train[:10].tolist() == [9, 0, 0, 3, 0, 2, 7, 2, 5, 5]
     assert fashion.x_train.mean() == pytest.approx(72.94, abs=1e-2)
@@ -40,9 +40,9 @@ def test_resolution_order_environment_then_keras_cache(tmp_path, monkeypatch):
     shutil.copy(SHARED_DATASETS / "mnist.npz", cache / "mnist.npz")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.setenv(datasets.DATA_DIR_ENV, str(SHARED_DATASETS))
-    assert datasets.load_mnist().source.startswith("$GRADER_DATA_DIR")
+    assert datasets.load("mnist").source.startswith("$GRADER_DATA_DIR")
     monkeypatch.delenv(datasets.DATA_DIR_ENV)
-    assert datasets.load_mnist().source == f"Keras cache: {cache / 'mnist.npz'}"
+    assert datasets.load("mnist").source == f"Keras cache: {cache / 'mnist.npz'}"
 
 
 def test_no_data_anywhere_lists_every_place_and_the_fix(tmp_path, monkeypatch):

@@ -86,7 +86,7 @@ def test_under_trained_cnn_gets_partial_or_no_accuracy_credit(light_config, rele
     zero_at, full_at = light_config.threshold_bounds("ej1_precision_cnn")
     assert accuracy.details["accuracy"] < full_at and accuracy.points < 1.0
     assert accuracy.message.startswith(f"precisión {accuracy.details['accuracy']:.4f}")
-    assert sum(sum(row) for row in accuracy.details["confusion_matrix"]) == light_config.heldout.mnist_images
+    assert sum(sum(row) for row in accuracy.details["confusion_matrix"]) == light_config.heldout.sets["mnist"].items
 
 
 def test_svm_on_raw_pixels_scores_zero(light_config, released, tmp_path):

@@ -115,20 +115,22 @@ def assert_graded(run: subprocess.CompletedProcess, result_path: Path) -> None:
     assert Path(graded["execution"]["executed_notebook"]).is_file()
 
 
-def test_grade_with_relative_arguments_from_the_checkout_root(tmp_path, light_submission):
-    """From the checkout root, every path relative: notebook, --out, --db and $GRADER_DATA_DIR."""
+def test_release_and_collect_with_relative_arguments_from_the_checkout_root(tmp_path):
+    """From the checkout root, every path relative: the release and the collected submissions land in
+    the folder the arguments name, never in the checkout. (Grading with relative arguments is the
+    next test, from another folder; one graded run is enough for the paths.)"""
     rel = Path(os.path.relpath(tmp_path, ROOT))
-    copy_datasets(tmp_path / "data")
-    shutil.copyfile(light_submission, tmp_path / "alumno.ipynb")
-    env = user_env(GRADER_DATA_DIR=str(rel / "data"))
+    env = user_env()
     release = subprocess.run([str(GRADER), "release", "practica3", "--out", str(rel / "release"),
                               "--db", str(rel / "gradebook.db")], cwd=ROOT, env=env, capture_output=True, text=True)
     assert release.returncode == 0, release.stderr
-    run = subprocess.run([str(GRADER), "grade", str(rel / "alumno.ipynb"), "--assignment", "practica3",
-                          "--out", str(rel / "grading"), "--db", str(rel / "gradebook.db")],
-                         cwd=ROOT, env=env, stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=900)
-    assert_graded(run, tmp_path / "grading" / "alumno" / "result.json")
-    assert (tmp_path / "grading" / "alumno" / "alumno.html").is_file()
+    assert (tmp_path / "release" / "practica3" / "practica3.ipynb").is_file()
+    assert (tmp_path / "gradebook.db").is_file()
+    collect = subprocess.run([str(GRADER), "collect", "practica3", "examples/practica3_prado.zip",
+                              "--out", str(rel / "entregas")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert collect.returncode == 0, collect.stderr
+    assert len(json.loads((tmp_path / "entregas" / "submissions.json").read_text(encoding="utf-8"))) >= 5
+    assert not (ROOT / "entregas").exists() and not (ROOT / "release").exists()
 
 
 def test_readme_commands_verbatim_from_another_folder(tmp_path, light_submission):

@@ -10,11 +10,11 @@ import pytest
 from grader import datasets, metrics
 from grader.instructor import require_checkout
 from grader.probe import summarize
-from grader.specs import load_specs, spec_path
+from grader.public_checks import load_public_checks, public_checks_path
 
 require_checkout()
-from reference_solutions import denoising_autoencoder, improved_cnn, mnist_cnn, svm_hog  # noqa: E402
-from reference_solutions.specs import architecture_specs  # noqa: E402
+from reference_solutions.practica3 import denoising_autoencoder, improved_cnn, mnist_cnn, svm_hog  # noqa: E402
+from reference_solutions.practica3.specs import architecture_specs  # noqa: E402
 
 TABLE = [  # (class, output shape, parameters): the assignment's table, layer by layer
     ("Conv2D", [None, 28, 28, 32], 320), ("MaxPooling2D", [None, 14, 14, 32], 0),
@@ -33,13 +33,13 @@ def test_given_cnn_matches_the_table_layer_by_layer():
 
 
 def test_shipped_specs_equal_what_the_reference_code_builds():
-    shipped = json.loads(spec_path("practica3").read_text(encoding="utf-8"))
+    shipped = json.loads(public_checks_path("practica3").read_text(encoding="utf-8"))["specs"]
     assert shipped == json.loads(json.dumps(architecture_specs()))
-    assert load_specs("practica3")["cnn_model"]["total_params"] == 58_796
+    assert load_public_checks("practica3").specs["cnn_model"]["total_params"] == 58_796
 
 
 def test_hog_features_shape():
-    images = datasets.load_mnist().x_test[:5]
+    images = datasets.load("mnist").x_test[:5]
     assert svm_hog.hog_features(images).shape == (5, 324)
 
 
@@ -48,7 +48,7 @@ def mnist():
     import tensorflow as tf
 
     tf.config.experimental.enable_op_determinism()  # fixed seeds + deterministic ops: stable comparisons
-    return datasets.load_mnist()
+    return datasets.load("mnist")
 
 
 @pytest.fixture(scope="module")
@@ -83,8 +83,8 @@ def test_svm_on_hog_reaches_097_on_its_documented_subset(mnist):
 def test_autoencoder_beats_the_noisy_input_by_documented_margins():
     """Margins (denoised minus noisy, on 1,000 test images) after ONE epoch of the recipe, to keep
     the suite short: PSNR >= +5 dB and SSIM >= +0.15. The full recipe (3 epochs) measures about
-    +7.6 dB and +0.28 (reference_solutions/metrics.json)."""
-    fashion = datasets.load_fashion_mnist()
+    +7.6 dB and +0.28 (reference_solutions/practica3/metrics.json)."""
+    fashion = datasets.load("fashion_mnist")
     model = denoising_autoencoder.build_denoiser()
     one_epoch = denoising_autoencoder.TrainingRecipe(epochs=1)
     denoising_autoencoder.train(model, denoising_autoencoder.prepare_images(fashion.x_train), one_epoch)

@@ -47,7 +47,7 @@ def by_name(checks) -> dict[str, tuple[float, str, str]]:
 @pytest.fixture(scope="module")
 def jobs(light_config, tmp_path_factory):
     """``full``: every contract object; ``partial``: the CNN only."""
-    from reference_solutions import denoising_autoencoder, mnist_cnn, svm_hog
+    from reference_solutions.practica3 import denoising_autoencoder, mnist_cnn, svm_hog
 
     images = build_heldout(light_config).inputs["mnist"][:200]
     cnn = mnist_cnn.build_cnn()

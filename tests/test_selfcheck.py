@@ -10,6 +10,7 @@ import pytest
 
 from grader import check
 from grader.instructor import ASSIGNMENTS_DIR, HIDDEN_TESTS_DIR, REFERENCE_DIR
+from grader.public_checks import public_checks_path
 from grader.selfcheck import run_local_check
 from tests import submissions as s
 from tests.test_architecture_checks import SubclassedCNN, given_cnn, sequential_with_activation_layers
@@ -71,9 +72,11 @@ def test_grader_check_runs_the_notebook_with_public_checks_only(name, overrides,
                                                                 monkeypatch):
     opened: list[str] = []
     instructor_only = tuple(str(p) for p in (HIDDEN_TESTS_DIR, REFERENCE_DIR, ASSIGNMENTS_DIR))
+    shipped = str(public_checks_path("practica3").parent)  # the public/ folder students' package has
 
     def audit(event, args):
-        if event == "open" and args and str(args[0]).startswith(instructor_only):
+        if event == "open" and args and str(args[0]).startswith(instructor_only) and \
+                not str(args[0]).startswith(shipped):
             opened.append(str(args[0]))
 
     sys.addaudithook(audit)  # audit hooks cannot be removed: the list is only read in this test

@@ -216,8 +216,9 @@ def test_message_catalogue_is_complete():
         used |= set(re.findall(r"\bsay\(\s*[\"']([a-z_0-9]+)[\"']", source))
         used |= {f"{k}_{form}" for k in re.findall(r"\bsay\.plural\(\s*[\"']([a-z_]+)[\"']", source)
                  for form in ("one", "many")}
-    reasons = {f"reason_{r}" for r in ("code", "text", "weights_identical", "weights_near",
-                                       "no_notebook", "unreadable_notebook")}
+    reasons = {f"reason_{r}" for r in ("code", "text", "weights_identical", "weights_near", "recipe_identical",
+                                       "predictions_agree", "no_notebook", "unreadable_notebook")}
+    reasons |= {f"note_{r}" for r in ("unreadable", "other_heldout")}
     kinds = {f"kind_{k}" for k in ("code", "text")} | {f"{k}_summary" for k in ("code", "text")}
     assert used and (used | reasons | kinds) <= set(MESSAGES["es"]), sorted((used | reasons | kinds) - set(MESSAGES["es"]))
 
@@ -288,7 +289,216 @@ def test_similarity_report_in_headless_chromium(report, tmp_path):
 def test_bench_similarity_runs_on_a_small_batch():
     from bench import similarity as bench
 
-    measured = bench.measure(n=40, reps=1, with_release=True)
+    measured = bench.measure(n=40, reps=1, with_release=True, predictions=True)
     assert measured["submissions"] == 40 and measured["wall_s"]["n"] == 1
     assert measured["code_copies_flagged"] == bench.CODE_COPIES and measured["text_copies_flagged"] == bench.TEXT_COPIES
+    assert measured["prediction_copies_flagged"] == bench.CODE_COPIES
     assert measured["flagged_not_planted"] == []
+
+
+# ------------------------------------------------------------------------------ predictions and recipes
+# Generated artifacts, nothing trained: predictions as the scorer keeps them (predictions.json beside
+# the held-out answers) and .keras zips with only the config.json and weights the report reads.
+
+def test_shared_mistakes_are_flagged_and_independent_models_of_equal_accuracy_are_not(tmp_path):
+    from grader.similarity import Options
+    from grader.similarity.predictions import compare_predictions, pairwise_error_agreement
+
+    rng, labels, hard, confusion = v.heldout_labels(0)
+    predicted = {f"p{i}": v.independent_predictions(rng, labels, hard, confusion) for i in range(10)}
+    predicted["copia"] = v.copied_predictions(rng, predicted["p0"], labels)
+    predicted["roto-1"] = np.zeros_like(labels)          # two broken models agree on everything
+    predicted["roto-2"] = np.zeros_like(labels)
+    for student, p in predicted.items():
+        v.write_predictions(tmp_path, student, labels, {"improved_model": p})
+    (tmp_path / "ilegible").mkdir()
+    (tmp_path / "ilegible" / "predictions.json").write_text("{not json", encoding="utf-8")
+    students = [*predicted, "ilegible", "sin-trabajo"]
+    accuracy = {s: float(np.mean(p == labels)) for s, p in predicted.items()}
+    assert all(0.96 < accuracy[s] < 0.99 for s in students[:11])   # equal accuracy: agreement alone tells them apart
+
+    reference = {"heldout": {"set": "mnist", "seed": 7, "items": len(labels)},
+                 "references": {"mnist_cnn": {"pairs": 10, "same_wrong_fraction": {"mean": 0.2, "max": 0.3}}}}
+    result = compare_predictions(tmp_path, students, Options(), cap=5, heldout_seed=7, reference=reference)
+    assert set(result["pairs"]) == {("copia", "p0")}
+    evidence = result["pairs"][("copia", "p0")]
+    assert evidence["reasons"] == ["predictions_agree"] and evidence["flagged"]
+    shared = evidence["predictions"][0]
+    assert shared["model"] == "improved_model" and shared["score"] >= 0.7 and shared["same_wrong"] >= 10
+    assert shared["threshold"] >= 0.3 + Options().prediction_margin   # never below the reference's max + margin
+    row = result["baseline"]["per_model"]["improved_model"]
+    assert row["reference"]["max"] == 0.3 and row["compared"] == 11 and row["students"] == 13
+    assert row["batch"]["median"] < 0.2 < shared["score"] - 0.5    # independent pairs share few mistakes
+    assert result["baseline"]["notes"] == [{"student": "ilegible", "model": "predictions.json", "reason": "unreadable"}]
+
+    # a reference measured on other held-out items is not used; the batch's own baseline still flags the copy
+    elsewhere = {**reference, "heldout": {"set": "mnist", "seed": 7, "items": 5000}}
+    other = compare_predictions(tmp_path, students, Options(), cap=5, heldout_seed=7, reference=elsewhere)
+    assert other["baseline"]["per_model"]["improved_model"]["reference"] is None
+    assert set(other["pairs"]) == {("copia", "p0")}
+
+    # the matrices agree with counting one pair by hand
+    stats = pairwise_error_agreement(np.stack([predicted["p0"], predicted["copia"]]), labels)
+    wrong_a, wrong_b = predicted["p0"] != labels, predicted["copia"] != labels
+    assert stats["either_wrong"][0, 1] == np.count_nonzero(wrong_a | wrong_b)
+    assert stats["same_wrong"][0, 1] == np.count_nonzero(wrong_a & wrong_b & (predicted["p0"] == predicted["copia"]))
+
+
+def test_identical_predictions_of_most_of_the_batch_count_for_nobody(tmp_path):
+    """The given CNN trained with the prescribed seed: the same predictions for many honest students."""
+    from grader.similarity import Options
+    from grader.similarity.predictions import compare_predictions
+
+    rng, labels, hard, confusion = v.heldout_labels(1)
+    prescribed = v.independent_predictions(rng, labels, hard, confusion)
+    students = [f"s{i}" for i in range(9)]
+    for i, student in enumerate(students):
+        own = prescribed if i < 7 else v.independent_predictions(rng, labels, hard, confusion)
+        v.write_predictions(tmp_path, student, labels, {"cnn_model": own})
+    result = compare_predictions(tmp_path, students, Options(), cap=5, heldout_seed=0, reference=None)
+    assert result["pairs"] == {}
+    row = result["baseline"]["per_model"]["cnn_model"]
+    assert row["common_identical_students"] == 7 and row["batch"]["pairs"] == 36 - 21
+
+
+def test_class_predictions_keep_only_classifiers_of_labelled_heldout_sets():
+    from grader.config import load_assignment
+    from grader.score import class_predictions
+
+    config = load_assignment("practica3")
+    labels = np.array([3, 1, 4, 1])
+    scores = np.eye(10)[[3, 1, 4, 7]]
+    outputs = {"cnn_model": scores, "svm_hog": np.array([3, 1, 1, 1]), "denoiser": np.zeros((4, 28, 28, 1)),
+               "improved_model": np.full((4, 10), np.nan), "hog_features": np.zeros((3, 10))}
+    found = class_predictions(config, outputs, {"mnist_labels": labels, "fashion_clean": np.zeros((4, 28, 28, 1))})
+    assert found == {"cnn_model": {"input": "mnist", "labels": "mnist_labels", "predicted": [3, 1, 4, 7]},
+                     "svm_hog": {"input": "mnist", "labels": "mnist_labels", "predicted": [3, 1, 1, 1]}}
+    json.dumps(found)
+
+
+def _keras_zip(path: Path, layers: list[tuple[str, dict]], *, learning_rate: float = 0.001, epochs: int = 3,
+               history: str | None = None, functional: bool = False, weights_seed: int = 0) -> None:
+    """A .keras file as the similarity report reads it: config.json and model.weights.h5 (no Keras)."""
+    import io
+    import zipfile
+
+    import h5py
+
+    entries = [{"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 28, 28, 1]}}]
+    for number, (kind, settings) in enumerate(layers):
+        entry = {"module": "keras.layers", "class_name": kind, "config": {"name": f"layer_{number}", **settings}}
+        if functional:
+            entry.update(name=f"layer_{number}", inbound_nodes=[{"args": [], "kwargs": {}}])
+        entries.append(entry)
+    config = {"module": "keras", "class_name": "Functional" if functional else "Sequential",
+              "config": {"name": "model", "layers": entries},
+              "compile_config": {"optimizer": {"module": "keras.optimizers", "class_name": "Adam",
+                                               "config": {"name": "adam", "learning_rate": learning_rate}},
+                                 "loss": "sparse_categorical_crossentropy", "metrics": ["accuracy"]}}
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as h5:
+        h5.create_dataset("layers/dense/vars/0", data=np.random.default_rng(weights_seed).random((4, 3)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("config.json", json.dumps(config))
+        archive.writestr("model.weights.h5", weights.getvalue())
+    if history:
+        logged = {"loss": [1.0] * epochs, "accuracy": [0.9] * epochs, "val_loss": [1.0] * epochs}
+        (path.parent / f"{history}.history.json").write_text(json.dumps(logged), encoding="utf-8")
+
+
+GIVEN_CNN = [("Conv2D", {"filters": 32, "kernel_size": [3, 3], "padding": "same", "activation": "relu"}),
+             ("MaxPooling2D", {"pool_size": [2, 2]}), ("Flatten", {}),
+             ("Dense", {"units": 10, "activation": "softmax"})]
+
+
+def _improved(filters: int) -> list[tuple[str, dict]]:
+    return [("Conv2D", {"filters": filters, "kernel_size": [3, 3], "activation": "relu"}),
+            ("BatchNormalization", {}), ("Dropout", {"rate": 0.25}), ("Flatten", {}),
+            ("Dense", {"units": 10, "activation": "softmax"})]
+
+
+def _recipes_batch(work: Path, students: list[str], shared: tuple[str, str]) -> None:
+    """Everybody trains the given CNN alike; the improved models differ, except the ``shared`` pair's
+    (one written as a functional model, one as a Sequential one) and a third student with the same
+    layers but another learning rate."""
+    for i, student in enumerate(students):
+        artifacts = work / student / "artifacts"
+        _keras_zip(artifacts / "cnn_model.keras", GIVEN_CNN, history="cnn_history", weights_seed=100 + i)
+        recipe = {"learning_rate": 0.001, "epochs": 3}
+        filters = 8 + 4 * i
+        if student in shared:
+            filters, recipe = 96, {"learning_rate": 0.0005, "epochs": 7}
+        elif i == len(students) - 1:
+            filters, recipe = 96, {"learning_rate": 0.002, "epochs": 7}
+        _keras_zip(artifacts / "improved_model.keras", _improved(filters), history="improved_history",
+                   functional=student == shared[1], weights_seed=i, **recipe)
+
+
+def test_rare_architecture_and_recipe_is_flagged_the_prescribed_one_is_not(tmp_path):
+    from grader.config import load_assignment
+    from grader.similarity import Options
+    from grader.similarity.recipes import compare_recipes, histories_of
+
+    contract = dict(load_assignment("practica3").contract)
+    assert histories_of(contract) == {"cnn_model": "cnn_history", "improved_model": "improved_history",
+                                      "denoiser": "denoiser_history"}
+    students = [f"r{i}" for i in range(8)]
+    _recipes_batch(tmp_path, students, ("r2", "r5"))
+    (tmp_path / "r3" / "artifacts" / "improved_model.keras").write_bytes(b"PK not a zip")
+    result = compare_recipes(tmp_path, students, contract, Options(), cap=5)
+    assert set(result["pairs"]) == {("r2", "r5")}
+    evidence = result["pairs"][("r2", "r5")]["recipe"]
+    assert evidence == [{"model": "improved_model", "holders": 2, "students": 7, "layers": 5,
+                         "optimizer": "adam (learning_rate=0.0005)", "loss": "sparse_categorical_crossentropy",
+                         "epochs": 7}]
+    given = result["baseline"]["per_model"]["cnn_model"]
+    assert given["common_architecture_students"] == 8 and given["recipes"] == 1
+    assert result["baseline"]["notes"] == [{"student": "r3", "model": "improved_model", "reason": "unreadable"}]
+
+
+def test_report_shows_shared_mistakes_and_recipes_with_their_baselines(released, tmp_path):
+    from grader.config import load_assignment
+    from grader.similarity import similarity_report
+    from grader.similarity.render import write_html
+
+    nb, _ = released
+    release_path = s.write(nb, tmp_path / "release.ipynb")
+    students = [f"e{i}" for i in range(10)]
+    subs = _write_batch(tmp_path / "subs", {student: v.boilerplate_only(nb) for student in students})
+    work = tmp_path / "work"
+    rng, labels, hard, confusion = v.heldout_labels(2)
+    prescribed = v.independent_predictions(rng, labels, hard, confusion)
+    improved = {student: v.independent_predictions(rng, labels, hard, confusion) for student in students}
+    improved["e2"] = v.copied_predictions(rng, improved["e1"], labels)
+    for i, student in enumerate(students):
+        cnn = prescribed if i < 7 else v.independent_predictions(rng, labels, hard, confusion)
+        v.write_predictions(work, student, labels, {"cnn_model": cnn, "improved_model": improved[student]})
+    (work / "e9" / "predictions.json").write_text("[1, 2", encoding="utf-8")
+    _recipes_batch(work, students, ("e3", "e4"))
+
+    run = similarity_report(load_assignment("practica3"), subs, tmp_path / "out", release=release_path, work_dir=work)
+    assert _flagged(run.data) == {("e1", "e2"), ("e3", "e4")}
+    assert _pair(run.data, "e1", "e2")["reasons"] == ["predictions_agree"]
+    assert _pair(run.data, "e3", "e4")["reasons"] == ["recipe_identical"]
+    shared = _pair(run.data, "e1", "e2")["models"]["predictions"][0]
+    assert shared["model"] == "improved_model"
+    assert set(run.data["baseline"]["predictions"]["per_model"]) == {"cnn_model", "improved_model"}
+    assert run.data["baseline"]["recipes"]["per_model"]["cnn_model"]["common_architecture_students"] == 10
+
+    soup = BeautifulSoup(run.html_path.read_text(encoding="utf-8"), "html.parser")
+    article = soup.find("article", attrs={"data-a": "e1", "data-b": "e2"})
+    text = " ".join(article.select_one("ul.model-evidence").text.split())
+    assert f"misma respuesta errónea en {shared['same_wrong']}" in text and "improved_model" in text
+    recipe = soup.find("article", attrs={"data-a": "e3", "data-b": "e4"}).select_one("ul.model-evidence")
+    recipe = " ".join(recipe.text.split())
+    assert "la misma arquitectura (5 capas)" in recipe and "7 épocas" in recipe and "2 de 10" in recipe
+    assert len(soup.select("ul.predictions-baseline li")) == 2
+    assert "predicciones idénticas" in soup.select_one("ul.predictions-baseline").text
+    assert "e9: predictions.json (ilegible)" in soup.select_one("ul.model-notes").text
+    row = soup.find("tr", attrs={"data-a": "e1", "data-b": "e2"})
+    assert "mismos errores" in row.text
+
+    english = write_html(run.data, tmp_path / "en.html", lang="en").read_text(encoding="utf-8")
+    assert_self_contained(english)
+    assert "same wrong answer on" in english and "same architecture and recipe" in english

@@ -163,9 +163,10 @@ def test_check_help_documents_the_exit_status_and_json():
 
 
 def test_read_settings_defaults_and_notes():
-    absent = read_settings({})
+    absent = read_settings({}, fallback_assignment="practica3")
     assert (absent.assignment, absent.language, absent.from_metadata) == ("practica3", "es", False)
     assert absent.limits.cell_timeout_s == 600 and "no trae los datos del corrector" in absent.notes[0]
+    assert read_settings({}).assignment is None  # no fallback: grader check says how to name it
     damaged = read_settings({KEY: {"assignment": "practica3", "language": "fr", "limits": {"memory_mb": -1}}},
                             lang="en")
     assert damaged.language == "en" and damaged.limits.memory_mb == 8192  # the default

@@ -46,6 +46,8 @@ def student_venv(tmp_path_factory) -> tuple[Path, Path, dict[str, float]]:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, source / name)
     shutil.copytree(ROOT / "grader", source / "grader", ignore=shutil.ignore_patterns("__pycache__"))
+    for folder in (ROOT / "assignments").iterdir():  # the whole folder: only public/ may be installed
+        shutil.copytree(folder, source / "assignments" / folder.name, ignore=shutil.ignore_patterns("__pycache__"))
     venv = root / "venv"
     seconds = {}
     started = time.perf_counter()
@@ -69,8 +71,12 @@ def test_base_install_has_no_instructor_package_and_the_student_commands_work(st
 
     imported = run(str(python), "-c", "from grader import check; import grader.selfcheck, grader.cli, "
                                       "grader.checks.denoising, grader.execute, grader.report, grader.metadata; "
-                                      "print(callable(check))")
-    assert imported.stdout.strip() == "True"
+                                      "from grader.public_checks import ASSIGNMENTS_DIR, installed_assignments; "
+                                      "print(callable(check), installed_assignments(), "
+                                      "sorted(p.name for p in ASSIGNMENTS_DIR.glob('*/*')))",
+                   cwd=venv)  # not the checkout: 'python -c' puts the working folder first on sys.path
+    public = sorted(p.parent.name for p in (ROOT / "assignments").glob("*/public"))
+    assert imported.stdout.strip() == f"True {public} {['public'] * len(public)}"  # public/ only, no source/
     helped = run(str(grader), "check", "--help")
     assert "Exit status:" in helped.stdout and "--json" in helped.stdout
 

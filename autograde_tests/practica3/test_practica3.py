@@ -6,9 +6,12 @@ and records its outcome with ``credit``. Fixtures come from ``grader.score.Gradi
 
 import pytest
 
-from grader.checks.accuracy import check_accuracy, check_improvement, check_svm_hog
+from grader.checks import CheckOutcome
+from grader.checks.accuracy import check_accuracy, check_improvement, check_svm_hog, looks_like_raw_pixels
+from grader.checks.claims import with_claim
 from grader.checks.architecture import compare_architecture, compare_parameters
 from grader.checks.denoising import check_autoencoder_output, check_denoising
+from grader.checks.messages import message
 from grader.checks.rules import check_rules
 
 
@@ -27,15 +30,20 @@ def test_cnn_parameters(artifacts, specs, lang, credit):
 @pytest.mark.check("ej1_precision_cnn")
 def test_cnn_accuracy(artifacts, answers, bounds, lang, credit):
     outputs, verified = artifacts.outputs("cnn_model")
-    credit(check_accuracy(outputs, answers["mnist_labels"], *bounds, lang),
-           verified=verified, history=artifacts.history("cnn_history"))
+    history = artifacts.history("cnn_history")
+    credit(with_claim(check_accuracy(outputs, answers["mnist_labels"], *bounds, lang), history, lang),
+           verified=verified, history=history)
 
 
 @pytest.mark.check("ej1_svm_hog")
 def test_svm_on_hog_features(artifacts, answers, bounds, lang, credit):
     predictions, _ = artifacts.outputs("svm_hog")
     features = artifacts.features("hog_features")
-    credit(check_svm_hog(predictions, features, answers["mnist"], answers["mnist_labels"], *bounds, lang))
+    outcome = check_svm_hog(predictions, features, answers["mnist"], answers["mnist_labels"], *bounds, lang)
+    if (not outcome.passed and artifacts.manifest["hog_features"].get("dtype_sensitive")
+            and not looks_like_raw_pixels(features, answers["mnist"])):
+        outcome = CheckOutcome(outcome.fraction, f"{outcome.message}; {message(lang, 'hog_uint8')}", outcome.details)
+    credit(outcome)
 
 
 @pytest.mark.check("ej1_mejora")

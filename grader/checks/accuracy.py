@@ -10,11 +10,11 @@ from grader.checks.messages import message
 from grader.checks.outcome import CheckOutcome, linear_credit
 from grader.metrics import accuracy, labels_from_scores
 
-NUM_CLASSES = 10
 NOISE_SIGMAS = 2.0  # a difference within two standard errors is noise, not a worse model
 
 
-def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, classes: int = NUM_CLASSES) -> np.ndarray:
+def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, classes: int) -> np.ndarray:
+    """Rows: true class, columns: predicted class; predictions outside [0, classes) are left out."""
     matrix = np.zeros((classes, classes), dtype=np.int64)
     valid = (predicted >= 0) & (predicted < classes)
     np.add.at(matrix, (labels[valid], predicted[valid]), 1)
@@ -22,7 +22,10 @@ def confusion_matrix(predicted: np.ndarray, labels: np.ndarray, classes: int = N
 
 
 def classification_details(predicted: np.ndarray, labels: np.ndarray) -> dict:
-    matrix = confusion_matrix(predicted, labels)
+    """The confusion matrix and per-class accuracy over the classes of the held-out labels (0 to the
+    largest label)."""
+    classes = int(labels.max()) + 1 if labels.size else 0
+    matrix = confusion_matrix(predicted, labels, classes)
     per_class = matrix.diagonal() / np.maximum(matrix.sum(axis=1), 1)
     return {"confusion_matrix": matrix.tolist(), "per_class_accuracy": [round(float(v), 4) for v in per_class]}
 

@@ -44,14 +44,21 @@ def _normalise(value: Any) -> Any:
     return value
 
 
-def canonical_layers(summary: dict) -> list[CanonicalLayer]:
-    """Fold separate activation layers into the layer before them; drop input plumbing."""
+def without_channel_axis(input_shape: list) -> list | None:
+    """The spec's input shape without its channel axis of 1 ((None, h, w, 1) -> (None, h, w)), which a
+    model may take instead when a Reshape adds the axis first; None when there is no such axis."""
+    return input_shape[:-1] if len(input_shape) > 2 and input_shape[-1] == 1 else None
+
+
+def canonical_layers(summary: dict, spec_input_shape: list) -> list[CanonicalLayer]:
+    """Fold separate activation layers into the layer before them; drop input plumbing (an
+    InputLayer, and a first Reshape into the spec's input shape)."""
     layers: list[CanonicalLayer] = []
     for row in summary["layers"]:
         if row["class"] == "InputLayer":
             continue
-        if row["class"] == "Reshape" and not layers and (row.get("output_shape") or [])[1:] == [28, 28, 1]:
-            continue  # (28, 28) -> (28, 28, 1): channel axis plumbing, not a layer of the network
+        if row["class"] == "Reshape" and not layers and (row.get("output_shape") or [])[1:] == spec_input_shape[1:]:
+            continue  # (h, w) -> (h, w, 1): channel axis plumbing, not a layer of the network
         activation = _activation_of(row)
         if activation is not None and layers and layers[-1].config.get("activation", "linear") == "linear":
             layers[-1].config["activation"] = activation
@@ -130,12 +137,16 @@ def compare_architecture(expected: dict, submitted: dict, lang: str = "es") -> C
     """Full credit for an exact match (in any equivalent form); half when exactly one layer setting
     differs (its knock-on output shapes aside) and no layer is missing or extra; none otherwise.
     Every difference is listed, by the submitter's own layer number, with a hint."""
-    want, got = canonical_layers(expected), canonical_layers(submitted)
+    want = canonical_layers(expected, expected["input_shape"])
+    got = canonical_layers(submitted, expected["input_shape"])
     mismatches: list[dict] = []
-    if submitted["input_shape"][1:] not in (expected["input_shape"][1:], [28, 28]):
-        mismatches.append({"index": None, "kind": "input", "message": message(
-            lang, "input_shape", got=_shape_text(submitted["input_shape"]),
-            expected=_shape_text(expected["input_shape"]))})
+    alternative = without_channel_axis(expected["input_shape"])
+    accepted = [expected["input_shape"][1:]] + ([alternative[1:]] if alternative else [])
+    if submitted["input_shape"][1:] not in accepted:
+        shapes = {"got": _shape_text(submitted["input_shape"]), "expected": _shape_text(expected["input_shape"])}
+        text = (message(lang, "input_shape_or_reshape", without_channel=_shape_text(alternative), **shapes)
+                if alternative else message(lang, "input_shape", **shapes))
+        mismatches.append({"index": None, "kind": "input", "message": text})
     for tag, a0, a1, b0, b1 in _aligned(want, got):
         if tag in ("equal", "replace") and a1 - a0 == b1 - b0:
             for position, (w, g) in enumerate(zip(want[a0:a1], got[b0:b1]), start=a0):
@@ -165,7 +176,8 @@ def compare_architecture(expected: dict, submitted: dict, lang: str = "es") -> C
 
 def compare_parameters(expected: dict, submitted: dict, lang: str = "es") -> CheckOutcome:
     """All-or-nothing: the total and every matched layer's count must equal the reference's."""
-    want, got = canonical_layers(expected), canonical_layers(submitted)
+    want = canonical_layers(expected, expected["input_shape"])
+    got = canonical_layers(submitted, expected["input_shape"])
     per_layer, problems = [], []
     for tag, a0, a1, b0, b1 in _aligned(want, got):
         if tag in ("equal", "replace") and a1 - a0 == b1 - b0:

@@ -6,14 +6,26 @@ import numpy as np
 
 from grader.checks.messages import message
 from grader.checks.outcome import CheckOutcome, linear_credit
-from grader.metrics import image_quality
+from grader.metrics import grayscale_planes, image_quality
 
 EXAMPLES_IN_REPORT = 6
 
 
+def with_channel_axis(output: np.ndarray, noisy: np.ndarray) -> np.ndarray:
+    """``output`` with the single channel axis of ``noisy`` added when the model drops it: a
+    (n, 28, 28) output (a dense autoencoder ending in ``Reshape((28, 28))``) is the same images as
+    (n, 28, 28, 1). Any other shape is returned as it is."""
+    output = np.asarray(output)
+    if noisy.ndim == output.ndim + 1 and noisy.shape[-1] == 1 and output.shape == noisy.shape[:-1]:
+        return output[..., np.newaxis]
+    return output
+
+
 def check_autoencoder_output(noisy: np.ndarray, output: np.ndarray, lang: str = "es") -> CheckOutcome:
-    """Same shape as the input, finite, in [0, 1], and not the input passed through."""
-    noisy, output = np.asarray(noisy), np.asarray(output)
+    """Same images as the input (with or without the channel axis), finite, in [0, 1], and not the
+    input passed through."""
+    noisy = np.asarray(noisy)
+    output = with_channel_axis(output, noisy)
     if output.shape != noisy.shape:
         got = "(None, " + ", ".join(map(str, output.shape[1:])) + ")"
         expected = "(None, " + ", ".join(map(str, noisy.shape[1:])) + ")"
@@ -31,13 +43,14 @@ def check_autoencoder_output(noisy: np.ndarray, output: np.ndarray, lang: str = 
 def check_denoising(clean: np.ndarray, noisy: np.ndarray, output: np.ndarray, zero_at: float, full_at: float,
                     lang: str = "es") -> CheckOutcome:
     """Credit grows with the PSNR gain over the noisy input; the SSIM must improve too."""
-    noisy, output = np.asarray(noisy), np.asarray(output)
+    noisy = np.asarray(noisy)
+    output = with_channel_axis(output, noisy)
     if output.shape != noisy.shape or not np.all(np.isfinite(output)):
         return check_autoencoder_output(noisy, output, lang)  # explains the shape or NaN problem
     before = image_quality(clean, noisy)
     after = image_quality(clean, np.clip(output, 0.0, 1.0))
     psnr_gain, ssim_gain = after.psnr - before.psnr, after.ssim - before.ssim
-    examples = {name: np.round(np.asarray(images[:EXAMPLES_IN_REPORT]).reshape(-1, 28, 28), 3).tolist()
+    examples = {name: np.round(grayscale_planes(images[:EXAMPLES_IN_REPORT]), 3).tolist()
                 for name, images in (("clean", clean), ("noisy", noisy), ("denoised", output))}
     details = {"noisy": before.as_dict(), "denoised": after.as_dict(), "psnr_gain": round(psnr_gain, 4),
                "ssim_gain": round(ssim_gain, 4), "zero_at": round(zero_at, 4), "full_at": round(full_at, 4),

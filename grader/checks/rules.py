@@ -4,20 +4,34 @@ disk, and is the only file submitted."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from grader.checks.messages import message
 from grader.checks.outcome import CheckOutcome
+
+_NO_MODULE = re.compile(r"No module named '([^']+)'")
+
+
+def missing_module(ename: str, evalue: str) -> str | None:
+    """The top-level module a cell's ``ModuleNotFoundError`` names ('xgboost' for 'xgboost.sklearn'),
+    or None for any other error."""
+    found = _NO_MODULE.search(evalue) if ename == "ModuleNotFoundError" else None
+    return found[1].split(".")[0] if found else None
 
 
 @dataclass(frozen=True)
 class SubmissionFacts:
     """Gathered by the pipeline: the execution record, a scan of the sources, the scratch folder."""
 
-    cells_with_errors: int = 0
+    cells_with_errors: int = 0  # besides the cells named in missing_modules and timed_out_cells
     input_cells: list[int] = field(default_factory=list)  # 1-based cell positions calling input()
     written_files: list[str] = field(default_factory=list)
     extra_files: list[str] = field(default_factory=list)
+    missing_modules: list[dict] = field(default_factory=list)  # {"module", "cell"}: imports the kernel lacks
+    allowed_modules: list[str] = field(default_factory=list)  # [environment] allowed of the assignment
+    timed_out_cells: list[str] = field(default_factory=list)  # cells stopped by the per-cell time limit
+    cell_timeout_s: int = 0
 
 
 def check_rules(facts: SubmissionFacts, lang: str = "es") -> CheckOutcome:
@@ -25,6 +39,13 @@ def check_rules(facts: SubmissionFacts, lang: str = "es") -> CheckOutcome:
     if facts.input_cells:
         violations.append({"rule": "no_input", "message": message(lang, "rule_input",
                                                                    cell=", ".join(map(str, facts.input_cells)))})
+    for missing in facts.missing_modules:
+        violations.append({"rule": "allowed_modules", "message": message(
+            lang, "rule_module", module=missing["module"], cell=missing["cell"],
+            allowed=", ".join(facts.allowed_modules))})
+    if facts.timed_out_cells:
+        violations.append({"rule": "time_limit", "message": message(
+            lang, "rule_timeout", cells=", ".join(facts.timed_out_cells), seconds=facts.cell_timeout_s)})
     if facts.cells_with_errors:
         violations.append({"rule": "runs_clean", "message": message(lang, "rule_errors", n=facts.cells_with_errors)})
     if facts.written_files:

@@ -13,8 +13,11 @@ Three kinds of evidence, each scored per pair of students and judged against the
   student's fingerprints.
 - ``text``: word 3-gram shingles of the manual parts' markdown answers (``[manual.*] grade_id``),
   after case, accents and punctuation are normalised. Same score.
-- ``models`` (:mod:`.models`, when graded workdirs with ``artifacts/*.keras`` exist): the same
-  weight arrays (content hash) or nearly the same ones, per model name.
+- ``models`` (when the graded work folders exist, ``<work>/<student>/``): per model name, the same
+  weight arrays (content hash) or nearly the same ones (:mod:`.models`); the same architecture plus
+  training recipe, rare in the batch (:mod:`.recipes`); classifiers sharing their wrong answers on
+  the held-out set far beyond independent trainings and the batch (:mod:`.predictions`). Missing or
+  damaged artifacts leave that student's model evidence out, with a note.
 
 A fingerprint (or a weight hash) that more than ``max(common_min, common_fraction * N)`` students
 share is what the task makes everybody write (``model.compile(optimizer="adam", ...)``, the given
@@ -51,6 +54,8 @@ REPORT_JSON = "similarity.json"
 REPORT_HTML = "similarity.html"
 REVIEWED_FILE = "reviewed.json"
 KINDS = ("code", "text")
+MODEL_KINDS = ("recipes", "predictions")   # model evidence with a baseline of its own
+MODEL_EVIDENCE = ("identical", "near", "common_identical", "recipe", "predictions")
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,11 @@ class Options:
     common_fraction: float = 0.1    # a fingerprint more than max(common_min, fraction · N) students share counts for nobody
     common_min: int = 5
     top_pairs: int = 30             # unflagged pairs listed (with evidence) for context
+    recipe_group_max: int = 3       # an architecture + recipe shared by at most this many students is evidence
+    prediction_margin: float = 0.1  # same wrong answers: flag from max(reference, batch threshold) + margin ...
+    prediction_floor: float = 0.5   # ... and never below this fraction ...
+    min_shared_errors: int = 10     # ... with at least this many images both get wrong the same way
+    min_prediction_accuracy: float = 0.5  # a model right on fewer images is not compared
     passages: int = 10              # code passages shown per pair
 
 
@@ -132,6 +142,11 @@ def fingerprint_students(notebooks: dict[str, dict], released: dict, answer_ids:
 
 # ------------------------------------------------------------------------------ comparison
 
+def common_cap(options: Options, students: int) -> int:
+    """More holders than this, and a fingerprint (or weight hash) is what everybody writes: it counts for nobody."""
+    return max(options.common_min, math.ceil(options.common_fraction * students))
+
+
 def _pair_counts(sets: list[frozenset[int]], cap: int) -> tuple[dict[tuple[int, int], int], list[int], int]:
     """Shared non-common fingerprints per pair (only pairs sharing one), each set's non-common size,
     and how many fingerprints were common (held by more than ``cap`` students)."""
@@ -151,7 +166,7 @@ def _pair_counts(sets: list[frozenset[int]], cap: int) -> tuple[dict[tuple[int, 
     return counts, sizes, len(common)
 
 
-def _baseline(scores: dict[tuple[int, int], float], n_pairs: int, floor: float, k: float) -> dict[str, Any]:
+def batch_baseline(scores: dict[tuple[int, int], float], n_pairs: int, floor: float, k: float) -> dict[str, Any]:
     """Median, MAD, p95/p99 and max over *all* pairs (those sharing nothing score 0) and the threshold."""
     import numpy as np
 
@@ -173,7 +188,7 @@ def _score_kind(sets: list[frozenset[int]], cap: int, options: Options, floor: f
     scores = {pair: shared / max(min(sizes[pair[0]], sizes[pair[1]]), options.min_denominator)
               for pair, shared in counts.items()}
     n = len(sets)
-    baseline = _baseline(scores, n * (n - 1) // 2, floor, options.k_mad)
+    baseline = batch_baseline(scores, n * (n - 1) // 2, floor, options.k_mad)
     baseline["common_fingerprints"] = common
     flagged = {pair for pair, score in scores.items()
                if score >= baseline["threshold"] and counts[pair] >= min_shared}
@@ -253,7 +268,7 @@ def compare(students: list[Student], options: Options = Options(), models: dict[
             reviewed: dict[tuple[str, str], dict] | None = None) -> dict[str, Any]:
     """The ranked pairs, clusters and baselines of a batch (the body of ``similarity.json``)."""
     n = len(students)
-    cap = max(options.common_min, math.ceil(options.common_fraction * n))
+    cap = common_cap(options, n)
     code_sets = [s.code.hashes for s in students]
     text_sets = [s.text.hashes for s in students]
     kinds = {
@@ -296,7 +311,7 @@ def compare(students: list[Student], options: Options = Options(), models: dict[
                 record["reasons"].append(kind)
             record[kind] = entry
         record["code"]["passages"] = _code_passages(a, b, common["code"], options.passages)
-        record["text"]["sentences"] = fp.matching_sentences(a.text.parts, b.text.parts, common["text"])
+        record["text"]["sentences"] = fp.matching_sentences(a.text, b.text, common["text"])
         if pair in model_pairs:
             record["models"] = model_pairs[pair]
             if model_pairs[pair]["flagged"]:
@@ -324,6 +339,9 @@ def compare(students: list[Student], options: Options = Options(), models: dict[
     baselines = {kind: kinds[kind][3] for kind in KINDS}
     if models:
         baselines["models"] = models.get("baseline", {})
+        for kind in MODEL_KINDS:
+            if kind in models:
+                baselines[kind] = models[kind]
     return {"students": [s.student for s in students], "common_cap": cap, "baseline": baselines,
             "flagged_pairs": sum(1 for p in pairs if p["flagged"]), "pairs": pairs, "clusters": cluster_records}
 
@@ -334,6 +352,35 @@ def _common_hashes(sets: list[frozenset[int]], cap: int) -> frozenset[int]:
         for h in hashes:
             counts[h] += 1
     return frozenset(h for h, c in counts.items() if c > cap)
+
+
+# ------------------------------------------------------------------------------ trained models
+
+def model_evidence(config: AssignmentConfig, work_dir: Path, students: list[str], options: Options,
+                   reference: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Weights, recipes and predictions of the graded work folders, merged per pair of students.
+    ``reference``: the independent trainings' figures (default: the committed file, when there is one)."""
+    from grader.similarity.models import compare_models
+    from grader.similarity.predictions import REFERENCE_AGREEMENT_FILE, compare_predictions, read_reference
+    from grader.similarity.recipes import compare_recipes
+
+    cap = common_cap(options, len(students))
+    weights = compare_models(work_dir, students, cap)
+    recipes = compare_recipes(work_dir, students, dict(config.contract), options, cap)
+    if reference is None:
+        reference = read_reference(config.reference_dir / REFERENCE_AGREEMENT_FILE)
+    predictions = compare_predictions(work_dir, students, options, cap, heldout_seed=config.heldout.seed,
+                                      reference=reference)
+    pairs: dict[tuple[str, str], dict[str, Any]] = {}
+    for source in (weights, recipes, predictions):
+        for key, evidence in source["pairs"].items():
+            record = pairs.setdefault(key, {"flagged": False, "reasons": [], **{f: [] for f in MODEL_EVIDENCE}})
+            record["flagged"] = record["flagged"] or evidence["flagged"]
+            record["reasons"].extend(r for r in evidence["reasons"] if r not in record["reasons"])
+            for field in MODEL_EVIDENCE:
+                record[field].extend(evidence.get(field, []))
+    return {"students": weights["students"], "baseline": weights["baseline"], "recipes": recipes["baseline"],
+            "predictions": predictions["baseline"], "pairs": pairs}
 
 
 # ------------------------------------------------------------------------------ reviewed pairs
@@ -404,9 +451,7 @@ def similarity_report(config: AssignmentConfig, submissions_dir: Path, out_dir: 
     models = None
     work_dir = Path(work_dir) if work_dir else submissions_dir.parent / "work"
     if work_dir.is_dir():
-        from grader.similarity.models import compare_models
-
-        models = compare_models(work_dir, [s.student for s in students], options)
+        models = model_evidence(config, work_dir, [s.student for s in students], options)
     for a, b in mark or []:
         mark_reviewed(out_dir, a, b, note)
     data = compare(students, options, models, read_reviewed(out_dir))
@@ -433,6 +478,7 @@ __all__ = [
     "compare",
     "fingerprint_students",
     "mark_reviewed",
+    "model_evidence",
     "read_reviewed",
     "released_notebook",
     "similarity_report",

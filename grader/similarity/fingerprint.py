@@ -253,14 +253,16 @@ def sentences(text: str) -> list[str]:
     return [s.strip() for s in _SENTENCE.split(text) if s and s.strip()]
 
 
-def matching_sentences(a: dict[str, str], b: dict[str, str], ignore: frozenset[int], n: int = TEXT_N,
+def matching_sentences(a: TextFingerprint, b: TextFingerprint, ignore: frozenset[int], n: int = TEXT_N,
                        minimum: float = 0.5, limit: int = 12) -> list[dict[str, Any]]:
-    """Pairs of sentences (one per student) that share at least ``minimum`` of the shorter one's shingles."""
+    """Pairs of sentences (one per student) that share at least ``minimum`` of the shorter one's shingles;
+    only the students' own shingles count (not the release's stub text), and none in ``ignore``."""
     found = []
-    b_sentences = [(part, s, shingles(normalise_words(s), n) - ignore) for part, text in b.items() for s in sentences(text)]
-    for part_a, text in a.items():
+    b_sentences = [(part, s, (shingles(normalise_words(s), n) & b.hashes) - ignore)
+                   for part, text in b.parts.items() for s in sentences(text)]
+    for part_a, text in a.parts.items():
         for sentence_a in sentences(text):
-            set_a = shingles(normalise_words(sentence_a), n) - ignore
+            set_a = (shingles(normalise_words(sentence_a), n) & a.hashes) - ignore
             if not set_a:
                 continue
             best = None

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import math
 import zipfile
 from collections import defaultdict
 from pathlib import Path
@@ -80,11 +79,12 @@ def _distance(x: np.ndarray, y: np.ndarray) -> float:
     return float(np.linalg.norm(x - y) / scale)
 
 
-def compare_models(work_dir: Path, students: list[str], options) -> dict[str, Any]:
-    """Pairs with identical / near-identical weights per model name, and the batch's baseline."""
+def compare_models(work_dir: Path, students: list[str], cap: int) -> dict[str, Any]:
+    """Pairs with identical / near-identical weights per model name, and the batch's baseline; a weight
+    hash more than ``cap`` students hold counts for nobody."""
     work_dir = Path(work_dir)
     found: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)   # model -> student -> fingerprint
-    unreadable = []
+    notes = []
     for student in students:
         folder = work_dir / student / "artifacts"
         if not folder.is_dir():
@@ -95,12 +95,11 @@ def compare_models(work_dir: Path, students: list[str], options) -> dict[str, An
             try:
                 found[path.stem][student] = model_fingerprint(read_weights(path))
             except Exception:  # noqa: BLE001 - a damaged or odd file costs only this model
-                unreadable.append({"student": student, "model": path.stem})
+                notes.append({"student": student, "model": path.stem, "reason": "unreadable"})
     with_models = {s for by_student in found.values() for s in by_student}
-    cap = max(options.common_min, math.ceil(options.common_fraction * max(len(students), 1)))
     pairs: dict[tuple[str, str], dict[str, Any]] = {}
     baseline: dict[str, Any] = {"students": len(with_models), "common_cap": cap, "near_distance": NEAR_DISTANCE,
-                                "unreadable": unreadable, "per_model": {}}
+                                "notes": notes, "per_model": {}}
 
     def entry(a: str, b: str) -> dict[str, Any]:
         key = (a, b) if a <= b else (b, a)

@@ -16,6 +16,7 @@ from grader.report import (
     _environment,
     _write_text_atomic,
 )
+from grader.similarity import MODEL_KINDS
 
 MESSAGES: dict[str, dict[str, str]] = {
     "es": {
@@ -62,6 +63,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason_text": "informes",
         "reason_weights_identical": "pesos idénticos",
         "reason_weights_near": "pesos casi idénticos",
+        "reason_recipe_identical": "misma arquitectura y receta",
+        "reason_predictions_agree": "mismos errores en las imágenes reservadas",
         "flagged_badge": "inusual",
         "reviewed_badge": "revisada",
         "reviewed_on": "Revisada el {at}",
@@ -85,6 +88,32 @@ MESSAGES: dict[str, dict[str, str]] = {
                         "el mismo código da los mismos pesos."),
         "models_baseline": ("{model}: {students} estudiantes, {distinct} modelos distintos; el grupo idéntico más "
                             "grande tiene {largest}."),
+        "models_recipe": ("{model}: la misma arquitectura ({layers} capas) y receta de entrenamiento (optimizador "
+                          "{optimizer}, pérdida {loss}, {epochs} épocas); la comparten {holders} de {students} "
+                          "estudiantes."),
+        "models_predictions": ("{model}: de las {either} imágenes reservadas que falla al menos uno, los dos dan la "
+                               "misma respuesta errónea en {same} ({score}; se señala desde {threshold}). Aciertos "
+                               "sobre {images} imágenes: {a} {accuracy_a}, {b} {accuracy_b}."),
+        "recipes_baseline": ("{model}: {students} estudiantes, {architectures} arquitecturas y {recipes} recetas "
+                             "distintas; {common} estudiantes tienen una arquitectura que comparten más de {limit} (la "
+                             "que pide el enunciado o la que construye casi todo el mundo) y no cuentan."),
+        "predictions_note": ("Errores en común: de las imágenes reservadas (cuyas etiquetas el estudiante no ve) que "
+                             "falla al menos uno de los dos modelos, la fracción en que los dos dan la misma respuesta "
+                             "errónea. Dos buenos modelos aciertan casi las mismas imágenes; lo que los distingue son "
+                             "sus errores."),
+        "predictions_baseline": ("{model}: {students} estudiantes; errores en común entre las parejas de esta "
+                                 "entrega: mediana {median}, percentil 99 {p99}, umbral de la entrega {batch}. "
+                                 "{reference} Se señala desde {threshold} (el mayor de los dos más {margin}, nunca "
+                                 "por debajo de {floor}) y con al menos {min_shared} imágenes."),
+        "predictions_reference": ("Entrenamientos independientes del modelo de referencia {model} con distintas "
+                                  "semillas ({pairs} parejas, {date}): media {mean}, máximo {max}."),
+        "predictions_no_reference": "Sin línea base de entrenamientos independientes para estas imágenes.",
+        "predictions_common": ("{count} estudiantes con predicciones idénticas a las de más de {cap} compañeros (el "
+                               "modelo que da la receta prescrita) no cuentan entre sí."),
+        "notes_heading": "Evidencia de modelos ausente",
+        "model_note": "{student}: {model} ({reason}); sin esa evidencia.",
+        "note_unreadable": "ilegible",
+        "note_other_heldout": "evaluado con otras imágenes reservadas",
         "skipped_heading": "Entregas no comparadas",
         "reason_no_notebook": "sin notebook",
         "reason_unreadable_notebook": "notebook ilegible",
@@ -138,6 +167,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "reason_text": "written answers",
         "reason_weights_identical": "identical weights",
         "reason_weights_near": "near-identical weights",
+        "reason_recipe_identical": "same architecture and recipe",
+        "reason_predictions_agree": "same mistakes on the held-out images",
         "flagged_badge": "unusual",
         "reviewed_badge": "reviewed",
         "reviewed_on": "Reviewed on {at}",
@@ -160,6 +191,30 @@ MESSAGES: dict[str, dict[str, str]] = {
         "models_note": ("The models are the ones the grader trained when it ran each notebook with its seed: the "
                         "same code gives the same weights."),
         "models_baseline": "{model}: {students} students, {distinct} distinct models; the largest identical group has {largest}.",
+        "models_recipe": ("{model}: the same architecture ({layers} layers) and training recipe (optimizer "
+                          "{optimizer}, loss {loss}, {epochs} epochs); {holders} of {students} students share it."),
+        "models_predictions": ("{model}: of the {either} held-out images at least one of them gets wrong, both give "
+                               "the same wrong answer on {same} ({score}; flagged from {threshold}). Accuracy on "
+                               "{images} images: {a} {accuracy_a}, {b} {accuracy_b}."),
+        "recipes_baseline": ("{model}: {students} students, {architectures} distinct architectures and {recipes} "
+                             "distinct recipes; {common} students have an architecture more than {limit} share (what "
+                             "the assignment prescribes or what nearly everybody builds) and do not count."),
+        "predictions_note": ("Shared mistakes: of the held-out images (whose labels the student never sees) at least "
+                             "one of the two models gets wrong, the fraction where both give the same wrong answer. "
+                             "Two good models get almost the same images right; their mistakes tell them apart."),
+        "predictions_baseline": ("{model}: {students} students; shared mistakes between the pairs of this batch: "
+                                 "median {median}, 99th percentile {p99}, the batch's threshold {batch}. {reference} "
+                                 "Flagged from {threshold} (the larger of the two plus {margin}, never below "
+                                 "{floor}) and with at least {min_shared} images."),
+        "predictions_reference": ("Independent trainings of the reference model {model} with different seeds "
+                                  "({pairs} pairs, {date}): mean {mean}, maximum {max}."),
+        "predictions_no_reference": "No baseline of independent trainings for these images.",
+        "predictions_common": ("{count} students whose predictions are identical to those of more than {cap} others "
+                               "(the model the prescribed recipe gives) do not count among themselves."),
+        "notes_heading": "Model evidence left out",
+        "model_note": "{student}: {model} ({reason}); that evidence is left out.",
+        "note_unreadable": "unreadable",
+        "note_other_heldout": "scored on other held-out images",
         "skipped_heading": "Submissions not compared",
         "reason_no_notebook": "no notebook",
         "reason_unreadable_notebook": "unreadable notebook",
@@ -209,11 +264,39 @@ def _pair_view(pair: dict[str, Any], rank: int, data: dict[str, Any], say: Say) 
             lines.append(say("models_identical", models=", ".join(models["identical"])))
         for near in models["near"]:
             lines.append(say("models_near", model=near["model"], distance=say.num(near["distance"], 4)))
+        for recipe in models.get("recipe", []):
+            lines.append(say("models_recipe", model=recipe["model"], layers=say.integer(recipe["layers"]),
+                             optimizer=recipe["optimizer"] or "—", loss=recipe["loss"] or "—",
+                             epochs=say.integer(recipe["epochs"]), holders=say.integer(recipe["holders"]),
+                             students=say.integer(recipe["students"])))
+        for agreement in models.get("predictions", []):
+            lines.append(say("models_predictions", model=agreement["model"],
+                             either=say.integer(agreement["either_wrong"]), same=say.integer(agreement["same_wrong"]),
+                             score=say.pct(agreement["score"], 0), threshold=say.pct(agreement["threshold"], 0),
+                             images=say.integer(agreement["images"]), a=pair["a"], b=pair["b"],
+                             accuracy_a=say.pct(agreement["accuracy_a"], 1),
+                             accuracy_b=say.pct(agreement["accuracy_b"], 1)))
     view["models"] = lines
     view["models_cell"] = ", ".join(say(f"reason_{r}") for r in (models or {}).get("reasons", [])) or "—"
     if pair.get("reviewed"):
         view["reviewed_text"] = say("reviewed_on", at=pair["reviewed"].get("at") or "—")
     return view
+
+
+def _predictions_line(model: str, row: dict[str, Any], baseline: dict[str, Any], cap: int, say: Say) -> str:
+    reference = row.get("reference")
+    text = say("predictions_baseline", model=model, students=say.integer(row["students"]),
+               median=say.pct(row["batch"]["median"], 0), p99=say.pct(row["batch"]["p99"], 0),
+               batch=say.pct(row["batch"]["threshold"], 0),
+               reference=say("predictions_reference", model=reference["model"], pairs=say.integer(reference["pairs"]),
+                             date=reference.get("date") or "—", mean=say.pct(reference["mean"], 0),
+                             max=say.pct(reference["max"], 0)) if reference else say("predictions_no_reference"),
+               threshold=say.pct(row["threshold"], 0), margin=say.pct(baseline["margin"], 0),
+               floor=say.pct(baseline["floor"], 0),
+               min_shared=say.integer(baseline["min_shared_errors"]))
+    if row.get("common_identical_students"):
+        text += " " + say("predictions_common", count=say.integer(row["common_identical_students"]), cap=cap)
+    return text
 
 
 def render_html(data: dict[str, Any], *, lang: str = "es", title: str | None = None) -> str:
@@ -230,6 +313,16 @@ def render_html(data: dict[str, Any], *, lang: str = "es", title: str | None = N
         models_lines.append(say("models_baseline", model=model, students=say.integer(row["students"]),
                                 distinct=say.integer(row["distinct"]),
                                 largest=say.integer(row["largest_identical_group"])))
+    for model, row in (data["baseline"].get("recipes") or {}).get("per_model", {}).items():
+        models_lines.append(say("recipes_baseline", model=model, students=say.integer(row["students"]),
+                                architectures=say.integer(row["architectures"]), recipes=say.integer(row["recipes"]),
+                                common=say.integer(row["common_architecture_students"]),
+                                limit=say.integer(row["common_limit"])))
+    predictions = data["baseline"].get("predictions") or {}
+    predictions_lines = [_predictions_line(model, row, predictions, data["common_cap"], say)
+                         for model, row in predictions.get("per_model", {}).items()]
+    notes = [say("model_note", student=note["student"], model=note["model"], reason=say(f"note_{note['reason']}"))
+             for kind in ("models", *MODEL_KINDS) for note in (data["baseline"].get(kind) or {}).get("notes", [])]
     pairs = [_pair_view(pair, rank, data, say) for rank, pair in enumerate(data["pairs"], start=1)]
     anchors = {(p["a"], p["b"]): p["anchor"] for p in pairs}
     clusters = [{"members": ", ".join(c["members"]), "pairs": c["pairs"], "score": say.pct(c["max_score"], 0),
@@ -244,7 +337,8 @@ def render_html(data: dict[str, Any], *, lang: str = "es", title: str | None = N
         flagged=say.plural("flagged", data["flagged_pairs"]), flagged_count=data["flagged_pairs"],
         method=say("method", cap=data["common_cap"]),
         baseline_intro=say("baseline_intro", k=say.num(k, 1, strip=True)),
-        baseline_rows=baseline_rows, models_lines=models_lines, clusters=clusters, pairs=pairs, anchors=anchors,
+        baseline_rows=baseline_rows, models_lines=models_lines, predictions_lines=predictions_lines,
+        model_notes=notes, clusters=clusters, pairs=pairs, anchors=anchors,
         skipped=[{"student": s["student"], "reason": say(f"reason_{s['reason']}")} for s in data["skipped"]],
         review_how=say("review_how", assignment=data["assignment"]))
 

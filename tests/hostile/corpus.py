@@ -35,7 +35,6 @@ import psutil
 
 from grader.instructor import (
     HIDDEN_TESTS_DIR,
-    METRICS_PATH,
     PROJECT_ROOT,
     REFERENCE_DIR,
 )
@@ -46,6 +45,7 @@ from tests import submissions as s
 # Small limits: every cell here is quick, so a hostile one is cut early (the defaults are minutes).
 HOSTILE_LIMITS = {"cell_timeout_s": 20, "total_timeout_s": 180, "memory_mb": 4096, "processes": 256,
                   "file_size_mb": 16, "disk_mb": 64, "output_bytes": 200_000}
+REFERENCE_METRICS = REFERENCE_DIR / "practica3" / "metrics.json"
 TMP_CAP_MB = max(HOSTILE_LIMITS["file_size_mb"], 64)  # grader.sandbox: /tmp is max(file_size_mb, TMP_MIN_MB)
 
 CNN_ONLY = {"ej1_cnn_entrenamiento": None, "ej1_hog": None, "ej1_svm": None, "ej1_mejora_modelo": None,
@@ -140,7 +140,7 @@ class Context:
     def reads(self) -> dict[str, str]:
         """What the secrets cell tries to read, by label (absolute host paths)."""
         return {"tests_ocultos": str(self.hidden_test), "carpeta_tests_ocultos": str(HIDDEN_TESTS_DIR),
-                "soluciones_de_referencia": str(REFERENCE_DIR), "metricas_de_referencia": str(METRICS_PATH),
+                "soluciones_de_referencia": str(REFERENCE_DIR), "metricas_de_referencia": str(REFERENCE_METRICS),
                 "gradebook": str(self.gradebook), "canario_del_gradebook": str(self.gradebook_canary),
                 "otra_entrega": str(self.other_submission), "entorno_de_pytest": f"/proc/{os.getpid()}/environ",
                 "historial_de_root": "/root/.bash_history"}
@@ -165,7 +165,7 @@ class Context:
         if key == "hidden_tests_text":
             return "def test_svm_on_hog_features"
         if key == "reference_sha":
-            return hashlib.sha256(METRICS_PATH.read_bytes()).hexdigest()
+            return hashlib.sha256(REFERENCE_METRICS.read_bytes()).hexdigest()
         if key == "answers_sha":
             return hashlib.sha256((graded.workdir / "answers" / "mnist_labels.npy").read_bytes()).hexdigest()
         if key == "gradebook_header":
@@ -512,9 +512,9 @@ PATCH_CHECKS = '''
 import grader.checks.architecture as _arquitectura
 import grader.probe as _sonda
 from grader.checks.outcome import CheckOutcome
-from grader.specs import load_specs
+from grader.public_checks import load_public_checks
 
-_perfecta = load_specs("practica3")["cnn_model"]
+_perfecta = load_public_checks("practica3").specs["cnn_model"]
 _arquitectura.compare_architecture = lambda *a, **k: CheckOutcome(1.0, "arquitectura perfecta (mentira)", {})
 _arquitectura.compare_parameters = lambda *a, **k: CheckOutcome(1.0, "parámetros perfectos (mentira)", {})
 _sonda.summarize = lambda model, *a, **k: _perfecta
@@ -578,9 +578,9 @@ json.dump(_falso, open("result.json", "w"))
 
 FAKE_EXPORT_CELL = '''\
 import json, os, sys, types
-from grader.specs import load_specs
+from grader.public_checks import load_public_checks
 
-_perfectas = load_specs("practica3")
+_perfectas = load_public_checks("practica3").specs
 
 def _exportacion_falsa(namespace, out_dir, inputs_dir, contract, inputs_for):
     """Replaces grader.export.export_artifacts: forged files, and links to the grader's own files."""

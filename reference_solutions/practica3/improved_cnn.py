@@ -17,7 +17,7 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from reference_solutions.mnist_cnn import INPUT_SHAPE, NUM_CLASSES, RECIPE
+from reference_solutions.practica3.mnist_cnn import INPUT_SHAPE, NUM_CLASSES, RECIPE
 
 
 def build_improved_cnn() -> keras.Model:

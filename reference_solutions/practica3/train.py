@@ -1,18 +1,15 @@
 """Train every reference solution on the real data with fixed seeds and record what was measured.
 
-``grader reference train`` calls :func:`train_all` and writes ``reference_solutions/metrics.json``;
-the grader's thresholds are derived from that file (see ``grader.config``).
+``grader reference train practica3`` calls :func:`train_all` and writes what it returns to
+``reference_solutions/practica3/metrics.json``; the grader's thresholds are derived from that file
+(see ``grader.config``).
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import time
-from pathlib import Path
 
-
-from grader.instructor import METRICS_PATH
 DENOISING_EVAL_IMAGES = 1_000
 
 
@@ -28,11 +25,11 @@ def train_all(data_dir: str | None = None, log=print) -> dict:
     import tensorflow as tf
 
     from grader import datasets, metrics
-    from reference_solutions import denoising_autoencoder, improved_cnn, mnist_cnn, svm_hog
+    from reference_solutions.practica3 import denoising_autoencoder, improved_cnn, mnist_cnn, svm_hog
 
     tf.config.experimental.enable_op_determinism()  # with the recipes' seeds: the same figures every run
-    mnist = datasets.load_mnist(data_dir)
-    fashion = datasets.load_fashion_mnist(data_dir)
+    mnist = datasets.load("mnist", data_dir)
+    fashion = datasets.load("fashion_mnist", data_dir)
     log(f"MNIST from {mnist.source}; Fashion-MNIST from {fashion.source}")
     x_test = mnist_cnn.prepare_images(mnist.x_test)
 
@@ -66,7 +63,7 @@ def train_all(data_dir: str | None = None, log=print) -> dict:
         f"SSIM {noisy_quality.ssim:.3f} -> {denoised_quality.ssim:.3f} in {denoiser_seconds} s")
 
     return {
-        "command": "grader reference train",
+        "command": "grader reference train practica3",
         "date": time.strftime("%Y-%m-%d"),
         "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
                    f"GPUs: {len(tf.config.list_physical_devices('GPU'))}",
@@ -91,14 +88,3 @@ def train_all(data_dir: str | None = None, log=print) -> dict:
         },
     }
 
-
-def write_metrics(measured: dict, path: Path = METRICS_PATH) -> Path:
-    """Write atomically: a killed run never leaves a half-written metrics file."""
-    temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(measured, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    temporary.replace(path)
-    return path
-
-
-def load_metrics(path: Path = METRICS_PATH) -> dict:
-    return json.loads(path.read_text(encoding="utf-8"))

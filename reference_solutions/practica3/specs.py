@@ -1,13 +1,14 @@
 """Architecture specs the grader checks against, derived from the reference code (never hand-typed).
 
-``grader reference specs`` writes them to ``grader/specs/practica3.json`` so that students' self-checks
-have them without the reference solutions; a test keeps the file equal to what this code builds.
+``grader reference specs practica3`` writes them to ``assignments/practica3/public/checks.json`` so that
+students' self-checks have them without the reference solutions; a test keeps the file equal to what
+this code builds.
 """
 
 from __future__ import annotations
 
 from grader.probe import summarize
-from reference_solutions import denoising_autoencoder, mnist_cnn
+from reference_solutions.practica3 import denoising_autoencoder, mnist_cnn
 
 
 def _without_names(summary: dict) -> dict:

@@ -1,0 +1,208 @@
+"""Práctica 3 as real students write it (tests/student_corpus): the whole corpus graded in one batch,
+each notebook getting what a fair human grader gives, with the key fact of every message asserted.
+Plus fast tests of the pure functions those fair grades rest on.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from grader.checks.claims import CLAIM_GAP, claimed_accuracy, with_claim
+from grader.checks.denoising import check_autoencoder_output, check_denoising, with_channel_axis
+from grader.checks.outcome import CheckOutcome
+from grader.checks.rules import SubmissionFacts, check_rules, missing_module
+from grader.export import dtype_sensitive
+from grader.records import CheckStatus, ExecutionStatus
+
+CORPUS_CELL_TIMEOUT_S = 30
+
+
+# ----------------------------------------------------------------------------- fast: pure functions
+
+def test_channel_axis_is_added_only_to_a_dropped_single_channel():
+    noisy = np.zeros((4, 28, 28, 1), "float32")
+    assert with_channel_axis(np.zeros((4, 28, 28)), noisy).shape == (4, 28, 28, 1)
+    assert with_channel_axis(np.zeros((4, 784)), noisy).shape == (4, 784)
+    assert with_channel_axis(np.zeros((4, 28, 28, 1)), noisy).shape == (4, 28, 28, 1)
+
+
+def test_autoencoder_without_channel_axis_is_the_same_images():
+    rng = np.random.default_rng(0)
+    clean = rng.uniform(0, 1, (8, 28, 28, 1)).astype("float32")
+    noisy = np.clip(clean + rng.normal(0, 0.4, clean.shape), 0, 1).astype("float32")
+    assert check_autoencoder_output(noisy, clean[..., 0]).fraction == 1.0
+    linear = clean[..., 0] * 1.3 - 0.1  # a linear output: outside [0, 1], still a good denoiser once clipped
+    shape_and_range = check_autoencoder_output(noisy, linear)
+    assert shape_and_range.fraction == 0.0 and "fuera de [0, 1]" in shape_and_range.message
+    assert check_denoising(clean, noisy, linear, 0.0, 1.0).details["psnr_gain"] > 0
+
+
+def test_missing_module_names_the_top_level_module_of_a_module_not_found_error():
+    assert missing_module("ModuleNotFoundError", "No module named 'xgboost.sklearn'") == "xgboost"
+    assert missing_module("ModuleNotFoundError", "No module named 'torch'") == "torch"
+    assert missing_module("ImportError", "cannot import name 'x' from 'numpy'") is None
+    assert missing_module("NameError", "name 'xgb' is not defined") is None
+
+
+def test_rules_name_the_missing_module_the_allowed_list_and_the_time_limit():
+    facts = SubmissionFacts(missing_modules=[{"module": "xgboost", "cell": "9 (ej1_cnn_modelo)"}],
+                            allowed_modules=["keras", "pandas"], timed_out_cells=["13 (ej1_cnn_entrenamiento)"],
+                            cell_timeout_s=900)
+    outcome = check_rules(facts)
+    assert outcome.fraction == 0.0
+    assert [v["rule"] for v in outcome.details["violations"]] == ["allowed_modules", "time_limit"]
+    assert ("la celda 9 (ej1_cnn_modelo) importa 'xgboost', que no está en el entorno de corrección "
+            "(además de la biblioteca estándar de Python se pueden importar: keras, pandas)") in outcome.message
+    assert "la celda 13 (ej1_cnn_entrenamiento) superó el límite de 900 s por celda" in outcome.message
+    assert "cell 9 (ej1_cnn_modelo) imports 'xgboost'" in check_rules(facts, "en").message
+
+
+def test_claimed_accuracy_prefers_validation_and_skips_missing_values():
+    assert claimed_accuracy({"accuracy": [0.8, 0.9], "val_accuracy": [0.85, None]}) == (0.85, "val_accuracy")
+    assert claimed_accuracy({"acc": [0.7]}) == (0.7, "acc")
+    assert claimed_accuracy({"loss": [1.0]}) is None and claimed_accuracy(None) is None
+
+
+def test_claim_is_flagged_only_beyond_the_gap_and_never_changes_the_points():
+    measured = CheckOutcome(0.0, "precisión 0.4100", {"accuracy": 0.41})
+    flagged = with_claim(measured, {"accuracy": [0.97]})
+    assert flagged.fraction == 0.0 and flagged.details["claim"]["flag"] is True
+    assert "tu cuaderno obtiene 0.970 (History['accuracy']) pero con imágenes en [0, 1] el modelo obtiene 0.410" \
+        in flagged.message
+    close = with_claim(measured, {"accuracy": [0.41 + CLAIM_GAP / 2]})
+    assert close.message == measured.message and close.details["claim"]["flag"] is False
+    assert with_claim(measured, None) is measured
+
+
+def test_dtype_sensitive_finds_a_hog_written_for_floats():
+    from skimage.feature import hog
+
+    grid = np.arange(28) - 13.5
+    blob = np.exp(-(grid[:, None] ** 2 + grid[None, :] ** 2) / 40.0)  # strokes fade out as in MNIST
+    images = (np.stack([np.roll(blob, shift, axis=1) for shift in range(-4, 4)]) * 255).astype(np.uint8)
+
+    def good(batch):
+        return np.stack([hog(i, orientations=9, pixels_per_cell=(7, 7), cells_per_block=(2, 2)) for i in batch])
+
+    def for_floats(batch):
+        return good((np.asarray(batch) * 255).astype(np.uint8))
+
+    def uint8_only(batch):
+        if np.asarray(batch).dtype != np.uint8:
+            raise TypeError("uint8 only")
+        return good(batch)
+
+    assert not dtype_sensitive(good, images)
+    assert dtype_sensitive(for_floats, images)
+    assert not dtype_sensitive(uint8_only, images)
+
+
+# ----------------------------------------------------------------------------- slow: the corpus, graded once
+
+@pytest.fixture(scope="module")
+def corpus_results(light_config, released, tmp_path_factory):
+    """Every corpus notebook graded in one batch (2 workers, sandboxed when bubblewrap is here), with a
+    per-cell limit that stops the 50-epoch student and no one else."""
+    from grader.batch import autograde
+    from grader.collect import Submission, write_submissions
+    from grader.gradebook import load_results
+    from tests import student_corpus
+    from tests.submissions import write
+
+    config = light_config.model_copy(update={"limits": light_config.limits.model_copy(
+        update={"cell_timeout_s": CORPUS_CELL_TIMEOUT_S})})
+    root = tmp_path_factory.mktemp("corpus")
+    out = root / "entregas"
+    notebooks = student_corpus.build(released[0])
+    write_submissions(out, config.name, [Submission(name, name, write(nb, out / name / "practica3.ipynb"), None)
+                                         for name, nb in notebooks.items()])
+    shutil.copy(released[1].removeprefix("sqlite:///"), root / "gradebook.db")  # the release's locked cells
+    url = f"sqlite:///{root / 'gradebook.db'}"
+    summary = autograde(config, out, db_url=url, workers=2, sandbox=shutil.which("bwrap") is not None,
+                        progress=False)
+    assert summary.errored == [], summary.messages
+    return {name: stored.result for name, stored in load_results(url, config.name).items()}
+
+
+def _checks(result):
+    return {c.name: c for c in result.checks}
+
+
+# What a fair human grader gives each notebook's graded parts (points of the checks its style is about;
+# the parts it deleted must say the object is missing): exact where deterministic.
+FULL_CNN = {"ej1_arquitectura": 1.0, "ej1_parametros": 0.5, "ej1_normas": 0.5}
+HUMAN_GRADE = {
+    "keras2_onehot": FULL_CNN,
+    "activation_layers": FULL_CNN,
+    "functional_logits": FULL_CNN,
+    "subclass_in_function": FULL_CNN,
+    "standardised_inputs": FULL_CNN,
+    "colab_imports": FULL_CNN,
+    "history_h": FULL_CNN,
+    "improved_augmented": FULL_CNN,
+    "missing_module": {"ej1_arquitectura": 1.0, "ej1_parametros": 0.5, "ej1_normas": 0.0},
+    "fifty_epochs": {"ej1_arquitectura": 1.0, "ej1_parametros": 0.5, "ej1_normas": 0.0},
+    "hog_times_255": {"ej1_normas": 0.5},
+    "dense_ae_reshape": {"ej2_autoencoder": 0.0, "ej1_normas": 0.5},
+    "conv_ae_clean": {"ej2_autoencoder": 0.5, "ej1_normas": 0.5},
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(HUMAN_GRADE))
+def test_corpus_notebook_gets_what_a_fair_grader_gives(name, corpus_results):
+    checks = _checks(corpus_results[name])
+    for check, points in HUMAN_GRADE[name].items():
+        assert checks[check].points == points, (check, checks[check].message)
+
+
+@pytest.mark.slow
+def test_equivalent_cnn_forms_get_full_accuracy_credit(corpus_results):
+    for name in ("keras2_onehot", "activation_layers", "functional_logits", "subclass_in_function", "colab_imports",
+                 "history_h"):
+        accuracy = _checks(corpus_results[name])["ej1_precision_cnn"]
+        assert accuracy.points > 0.5, (name, accuracy.message)
+        assert "claim" not in accuracy.details or accuracy.details["claim"]["flag"] is False, (name, accuracy.message)
+    assert _checks(corpus_results["subclass_in_function"])["ej1_arquitectura"].details["verified"] is False
+
+
+@pytest.mark.slow
+def test_standardised_inputs_lose_only_the_accuracy_with_the_fix_named(corpus_results):
+    accuracy = _checks(corpus_results["standardised_inputs"])["ej1_precision_cnn"]
+    assert accuracy.points < 1.0 and accuracy.details["claim"]["flag"] is True
+    assert "pero con imágenes en [0, 1] el modelo obtiene" in accuracy.message and "x / 255" in accuracy.message
+
+
+@pytest.mark.slow
+def test_hog_written_for_floats_is_told_not_to_multiply_by_255(corpus_results):
+    svm = _checks(corpus_results["hog_times_255"])["ej1_svm_hog"]
+    assert svm.points < 1.0 and "no multipliques por 255" in svm.message
+
+
+@pytest.mark.slow
+def test_dense_autoencoder_without_channel_axis_loses_only_the_range(corpus_results):
+    checks = _checks(corpus_results["dense_ae_reshape"])
+    assert "fuera de [0, 1]" in checks["ej2_autoencoder"].message and "usa sigmoid" in checks["ej2_autoencoder"].message
+    assert checks["ej2_denoising"].details["psnr_gain"] > 0 and checks["ej2_denoising"].points > 0
+
+
+@pytest.mark.slow
+def test_a_missing_module_gets_one_message_with_the_allowed_list(corpus_results):
+    rules = _checks(corpus_results["missing_module"])["ej1_normas"]
+    assert [v["rule"] for v in rules.details["violations"]] == ["allowed_modules"]
+    assert "importa 'xgboost', que no está en el entorno de corrección" in rules.message
+    assert "pandas, seaborn, tqdm" in rules.message
+
+
+@pytest.mark.slow
+def test_a_fifty_epoch_cell_is_stopped_named_and_the_rest_graded(corpus_results):
+    result = corpus_results["fifty_epochs"]
+    assert result.execution.status is ExecutionStatus.TIMEOUT
+    assert "ej1_cnn_entrenamiento" in result.execution.message and "entrena menos épocas" in result.execution.message
+    assert "cola con GPU" in result.execution.message
+    checks = _checks(result)
+    assert [v["rule"] for v in checks["ej1_normas"].details["violations"]] == ["time_limit"]
+    assert checks["ej1_precision_cnn"].status is not CheckStatus.ERROR  # the half-trained model is measured
