@@ -292,6 +292,8 @@ _rutas["otra_entrega_relativa"] = os.path.join(_trabajo, "..", "..", "entregas",
 for _etiqueta, _ruta in _rutas.items():
     _leer(_etiqueta, _ruta)
 print("CHECKOUT:", sorted(os.listdir(@@PROJECT@@)))
+# only the assignment's public/ folder (what students install anyway), never its source or configuration
+print("ASIGNATURA:", sorted(os.listdir(os.path.join(@@PROJECT@@, "assignments", "practica3"))))
 print("ENTORNO:", dict(os.environ))
 for _ruta in ("/proc/self/environ", "/proc/1/environ", "/proc/1/cmdline"):
     try:
@@ -836,7 +838,8 @@ CASES: list[Case] = [
          output=("output truncated",), host=("small_outputs",)),
     Case("read_hidden_tests", "contenida", "reads autograde_tests/ in the checkout; !cat of the same file",
          CONTAINED, output=("bloqueado:tests_ocultos:", "bloqueado:carpeta_tests_ocultos:",
-                            "No such file or directory", "CHECKOUT: ['.venv', 'grader']"),
+                            "No such file or directory", "CHECKOUT: ['.venv', 'assignments', 'grader']",
+                            "ASIGNATURA: ['public']"),
          secrets=("hidden_tests_sha", "hidden_tests_text")),
     Case("read_reference", "contenida", "reads reference_solutions/ and its metrics", CONTAINED,
          output=("bloqueado:soluciones_de_referencia:", "bloqueado:metricas_de_referencia:"),
