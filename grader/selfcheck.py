@@ -147,17 +147,16 @@ def _hidden_work(config) -> Path:
 
 def _hidden(part: str, obj, lang: str, assignment: str | None, **objects) -> CheckOutcome:
     """nbgrader's slow path: the assignment's own hidden tests (``autograde_tests/<name>/``) on the live
-    objects, with the held-out answers in this kernel. ``obj`` is the check's first object; the other
-    objects it reads come by their contract name, or in the order of the check's ``objects``."""
+    objects, with the held-out answers in this kernel. Objects passed by their contract name are taken
+    as named; ``obj`` and any others fill the check's remaining ``objects`` in order."""
     from grader.config import load_assignment
     from grader.export import export_artifacts
     from grader.score import ScoringPaths, score
 
     config = load_assignment(assignment or os.environ.get(ASSIGNMENT_ENV) or _assignment_declaring(part))
-    wanted = config.checks[part].objects
-    namespace = {wanted[0]: obj, **{name: value for name, value in objects.items() if name in config.contract}}
-    unnamed = [value for name, value in objects.items() if name not in config.contract]
-    namespace.update(zip([name for name in wanted[1:] if name not in namespace], unnamed))
+    namespace = {name: value for name, value in objects.items() if name in config.contract}
+    unnamed = [obj, *(value for name, value in objects.items() if name not in config.contract)]
+    namespace.update(zip([name for name in config.checks[part].objects if name not in namespace], unnamed))
     work = _hidden_work(config)
     artifacts = work / f"artifacts-{part}"
     export_artifacts(namespace, str(artifacts), str(work / "inputs"),

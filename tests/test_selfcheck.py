@@ -13,6 +13,7 @@ from grader.instructor import ASSIGNMENTS_DIR, HIDDEN_TESTS_DIR, REFERENCE_DIR
 from grader.public_checks import public_checks_path
 from grader.selfcheck import run_local_check
 from tests import submissions as s
+from tests.conftest import COURSE_DATA
 from tests.test_architecture_checks import SubclassedCNN, given_cnn, sequential_with_activation_layers
 
 
@@ -89,3 +90,26 @@ def test_grader_check_runs_the_notebook_with_public_checks_only(name, overrides,
     assert cells == sorted(cells) and len(cells) > 10
     assert opened == []
     assert not any(c.hidden for c in result.checks)
+
+
+@pytest.mark.skipif(not (COURSE_DATA / "mnist.npz").is_file(), reason="no offline course datasets")
+@pytest.mark.parametrize("by_name", [True, False], ids=["feature-function-by-name", "in-contract-order"])
+def test_hidden_check_scores_the_object_it_is_given_whatever_its_place_in_the_contract(by_name):
+    """``check("ej1_svm_hog", svm_hog, hog_features=hog_features, hidden=True)`` is how the source notebook
+    calls it: the estimator comes first although the check's ``objects`` list the feature function first.
+    Objects not passed by their contract name fill the check's ``objects`` in order."""
+    import numpy as np
+    from skimage.feature import hog
+    from sklearn.svm import LinearSVC
+
+    def hog_features(images):
+        return np.stack([hog(image, pixels_per_cell=(7, 7), cells_per_block=(2, 2)) for image in images])
+
+    with np.load(COURSE_DATA / "mnist.npz") as data:
+        images, labels = data["x_train"][:300], data["y_train"][:300]
+    svm_hog = LinearSVC().fit(hog_features(images), labels)
+    with pytest.raises(AssertionError, match=r"ej1_svm_hog: precisión 0\.\d+"):  # 300 images: below full marks
+        if by_name:
+            check("ej1_svm_hog", svm_hog, hog_features=hog_features, hidden=True)
+        else:
+            check("ej1_svm_hog", hog_features, estimator=svm_hog, hidden=True)

@@ -231,7 +231,7 @@ import xgboost as xgb  # para comparar más adelante con lo que usé en otra asi
 FIFTY_EPOCHS_TRAINING = """\
 # 50 épocas, como en el tutorial (en Colab con GPU)
 keras.utils.set_random_seed(SEED)
-cnn_history = cnn_model.fit(x_train[:20000], y_train[:20000], epochs=50, batch_size=32, verbose=0)
+cnn_history = cnn_model.fit(x_train, y_train, epochs=50, batch_size=32, verbose=0)
 """
 
 HISTORY_H_TRAINING = f"""\
@@ -298,7 +298,7 @@ CORPUS: dict[str, tuple[str, dict[str, str]]] = {
                        "ej1_svm": s.svm_cell()}),
     "missing_module": ("imports xgboost, which the grading environment does not have",
                        _cnn(s.cnn_cell() + MISSING_MODULE_IMPORTS)),
-    "fifty_epochs": ("50 epochs on 20,000 images: the per-cell time limit stops it",
+    "fifty_epochs": ("50 epochs on the full training set: the per-cell time limit stops it",
                      _cnn(training=FIFTY_EPOCHS_TRAINING)),
     "history_h": ("history named H, evaluate printed, accuracy curve plotted", _cnn(training=HISTORY_H_TRAINING)),
     "improved_augmented": ("improved model with RandomRotation, more filters, Dropout, one-hot labels, compiled "
