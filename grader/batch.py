@@ -15,6 +15,11 @@ does: it restores locked cells from the gradebook, applies the "only the noteboo
 the worker's long-lived scoring process, see :class:`ScoringServers`); the batch sets
 ``late_penalty`` on the returned result from collect's late policy in any case.
 
+Disk: each job grades in ``<workdir>/<student>/`` and, as it ends (graded or not), removes from it
+everything but what the instructor's later steps read (:func:`grader.workspace.prune_workdir`), so the
+host holds per student only the result, the executed notebook and the similarity report's evidence;
+what the notebook wrote is gone with its scratch folder.
+
 Outcome of a submission in the live counts and the summary:
   passed  - graded, and the notebook ran from start to end (the score is whatever the checks gave);
   failed  - graded, but the notebook did not run cleanly, or could not be graded (too late, no notebook);
@@ -53,7 +58,6 @@ import inspect
 import logging
 import os
 import re
-import shutil
 import socket
 import subprocess
 import time
@@ -73,8 +77,10 @@ from grader.config import AssignmentConfig
 from grader.course import CourseRoot
 from grader.errors import GraderError
 from grader.gradebook import GradebookRecorder, finished_students, notebook_name
+from grader.heldout import HELDOUT_FOLDER, HeldOutFolders, prepare_heldout
 from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
 from grader.scoring import ScoringServer
+from grader.workspace import prune_workdir, remove_tree
 
 log = logging.getLogger(__name__)
 
@@ -221,8 +227,7 @@ def _grade_task(notebook: str, config_data: dict, folder: str, student: str, wor
         if grade_fn is None:
             from grader.pipeline import grade_submission as grade_fn
         work = Path(workdir)
-        if work.exists():  # left over by a killed run: start clean
-            shutil.rmtree(work)
+        remove_tree(work)  # left over by a killed run: start clean
         work.mkdir(parents=True)
         extras = {**extras, "scorer": _worker_scorer(config.limits, sandbox)}
         result = grade_fn(Path(notebook), config, student=student, workdir=work, sandbox=sandbox,
@@ -231,6 +236,16 @@ def _grade_task(notebook: str, config_data: dict, folder: str, student: str, wor
     except Exception as exc:  # the batch goes on; the student gets an error result
         return {"ok": False, "error": f"{type(exc).__name__}: {exc}", "traceback": traceback.format_exc(limit=20),
                 "device": device or "cpu", "host": socket.gethostname()}
+    finally:
+        _prune(Path(workdir))
+
+
+def _prune(work: Path) -> None:
+    """As a job ends: keep only what the instructor needs from its work folder (grader.workspace)."""
+    try:
+        prune_workdir(work)
+    except OSError as exc:  # the result is what matters; a folder left behind is only logged
+        log.warning("could not clean %s: %s", work, exc)
 
 
 # ------------------------------------------------------------------------------- synthetic results
@@ -336,8 +351,12 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
     ``workers``: worker processes of the embedded cluster (ignored with ``scheduler``, the address of a
     running Dask scheduler). ``students``: grade only these (even if finished). ``grade_fn``: defaults to
     ``grader.pipeline.grade_submission``; it must be importable on the workers. ``workdir``: per-student
-    scratch folders (default ``<submissions_dir>/../work``). ``threads_per_job``: CPU threads for each
-    job's math libraries (:func:`thread_caps`); 0 (default): no limit.
+    work folders (default ``<submissions_dir>/../work``); as each job ends, its folder keeps only what the
+    instructor needs (:func:`grader.workspace.prune_workdir`: result.json, the executed notebook, and the
+    trained models, histories and predictions the similarity report reads), the rest (the scratch folder
+    with whatever the notebook wrote, the held-out inputs, the scoring job) is removed.
+    ``threads_per_job``: CPU threads for each job's math libraries (:func:`thread_caps`); 0 (default): no
+    limit.
 
     ``course``: the course root (default ``<submissions_dir>/..``, :class:`grader.course.CourseRoot`).
     Before each result is recorded, nbgrader's tree is written under it (``layout=False``: not):
@@ -410,10 +429,16 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
                 result = ungradable_result(config, submission)
                 record(submission, result, FAILED, result.execution.message, manual_zero=True)
         if gradable:
+            # Built once, read by every job (a grade_fn that takes no held-out data is not given any).
+            takes_heldout = "heldout" in _accepted(grade_fn, {"heldout": None})
+            heldout = prepare_heldout(config, workdir / HELDOUT_FOLDER) if takes_heldout else None
             summary.device = _run_on_cluster(config, gradable, record, db_url=db_url, workers=workers,
                                              scheduler=scheduler, threads_per_job=threads_per_job,
                                              jobs_per_gpu=jobs_per_gpu, sandbox=sandbox, grade_fn=grade_fn,
-                                             workdir=workdir, console=console)
+                                             workdir=workdir, console=console, heldout=heldout)
+            if heldout is not None:  # every job is over: only the answers are read later (similarity)
+                remove_tree(heldout.served)
+                remove_tree(heldout.inputs)
     summary.wall_seconds = round(time.monotonic() - started, 2)
     if progress:
         print_summary(summary, console)
@@ -422,7 +447,7 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
 
 def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record: Callable, *, db_url: str, workers: int,
                     scheduler: str | None, threads_per_job: int, jobs_per_gpu: int, sandbox: bool,
-                    grade_fn: GradeFn | None, workdir: Path, console) -> str:
+                    grade_fn: GradeFn | None, workdir: Path, console, heldout: HeldOutFolders | None = None) -> str:
     from distributed import Client, as_completed
 
     cluster = None
@@ -455,7 +480,7 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
                 _grade_task, str(submission.notebook), config_data, str(config.folder), submission.student,
                 str(workdir / submission.student), sandbox, grade_fn, use_gpu,
                 {"db_url": db_url, "late_penalty": submission.late_penalty,
-                 "extra_files": list(submission.extra_files)}, job_env,
+                 "extra_files": list(submission.extra_files), "heldout": heldout}, job_env,
                 key=f"grade-{config.name}-{submission.student}-{uuid.uuid4().hex[:8]}", pure=False,
                 resources={GPU_RESOURCE: 1} if use_gpu else None)
             futures[future] = submission
@@ -475,6 +500,8 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
             else:
                 log.debug("grading %s failed: %s\n%s", submission.student, payload["error"],
                           payload.get("traceback", ""))
+                if "host" not in payload:  # the worker was lost before its job could clean up after itself
+                    _prune(workdir / submission.student)
                 result = error_result(config, submission.student, payload["error"], payload.get("traceback"))
                 record(submission, result, ERRORED, payload["error"], finished=False)
     finally:

@@ -37,7 +37,11 @@ class Limits(_Strict):
     memory_mb: int = Field(8192, gt=256)
     processes: int = Field(512, gt=8)
     file_size_mb: int = Field(256, gt=0, description="one file")
-    disk_mb: int = Field(1024, gt=0, description="everything the notebook writes to its folder, together")
+    disk_mb: int = Field(1024, gt=0, description="everything the notebook writes, together: its folder, /tmp, "
+                                                 "/dev/shm and the kernel's runtime folder, each file at the larger "
+                                                 "of its apparent and allocated size")
+    max_files: int = Field(10_000, gt=0, description="files, folders and links of every kind (inodes) in those "
+                                                     "places together")
     output_bytes: int = Field(2_000_000, gt=1000, description="text printed by all cells together")
     startup_timeout_s: int = Field(60, gt=0)
     # What a submission may hold before it is run at all (the released Práctica 3 has 33 cells and about
@@ -45,6 +49,22 @@ class Limits(_Strict):
     max_cells: int = Field(1000, gt=0, description="cells of a submission; more: rejected without running it")
     max_source_mb: int = Field(20, gt=0, description="code and text of all cells together (UTF-8), outputs "
                                                      "not counted; more: rejected without running it")
+    # Scoring is bounded per object: whatever one contract object does (a model that takes an hour to
+    # predict, a History of 500 MB, an exception message of a million characters), the submission still
+    # gets a result, whose messages name what was cut or stopped.
+    object_timeout_s: int = Field(300, gt=0, description="one contract object (a model, an estimator, a feature "
+                                                         "function): exported in the kernel, or loaded, summarised "
+                                                         "and applied in the scoring process; past it the object "
+                                                         "counts as not available, with a message")
+    history_keys: int = Field(64, gt=0, description="metrics kept of one History; the others are cut, with a note")
+    history_values: int = Field(10_000, gt=0, description="values (epochs) kept per History metric; the rest are "
+                                                          "cut, with a note")
+    reason_chars: int = Field(500, ge=40, description="a reason or error text that a student's object produced; "
+                                                      "longer ones are cut, with a note")
+    name_chars: int = Field(100, ge=20, description="a type, layer or metric name that a student chose; longer "
+                                                    "ones are cut, with a note")
+    reply_mb: int = Field(64, gt=0, description="the scoring reply of one submission; a larger one loses details "
+                                                "(cut, with a note in the check's message) rather than the result")
 
 
 class Threshold(_Strict):
@@ -128,8 +148,9 @@ class HeldOut(_Strict):
     """Inputs the grader feeds to the student's models; their answers stay in the grader.
 
     One generator seeded with ``seed`` draws each set's permutation, in the order the sets are
-    declared; a set's noise comes from a generator of its own, seeded with ``seed`` too. The same
-    seed is the student's kernel's global seed."""
+    declared; a set's noise comes from a generator of its own, seeded with ``seed`` too. The seed is
+    secret: the student's kernel never sees it (its items are withheld from the kernel's datasets,
+    see :mod:`grader.heldout`)."""
 
     seed: int = 0
     sets: dict[str, HeldOutSet] = Field(default_factory=dict)

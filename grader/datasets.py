@@ -10,7 +10,9 @@ Resolution order (the course's data policy), first match wins:
 
 Inside each directory MNIST is ``mnist.npz`` (Keras' keys) or the four IDX files under ``mnist/``;
 Fashion-MNIST is the four IDX ``.gz`` files under ``fashion-mnist/``; CIFAR-10 is Keras'
-``cifar-10-batches-py/``. Every loaded dataset says which source it came from.
+``cifar-10-batches-py/``. Any of them may also be ``<name>.npz`` with Keras' keys (``x_train``,
+``y_train``, ``x_test``, ``y_test``): the form in which the grader serves a kernel its datasets
+(:mod:`grader.heldout`). Every loaded dataset says which source it came from.
 
 Datasets are found by name in :data:`REGISTRY`: those above are :class:`FileDataset` (files in a
 folder, else Keras' download); scikit-learn's bundled and generated sets are :class:`BuiltinDataset`
@@ -131,11 +133,19 @@ def _read_idx_folder(folder: Path) -> tuple[np.ndarray, ...]:
     return tuple(read_idx(folder / f) for f in _IDX_FILES)
 
 
+def _read_keras_npz(path: Path) -> tuple[np.ndarray, ...]:
+    with np.load(path, allow_pickle=False) as npz:
+        return npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"]
+
+
 def _read_mnist(path: Path) -> tuple[np.ndarray, ...]:
-    if path.suffix == ".npz":
-        with np.load(path, allow_pickle=False) as npz:
-            return npz["x_train"], npz["y_train"], npz["x_test"], npz["y_test"]
-    return _read_idx_folder(path)
+    return _read_keras_npz(path) if path.suffix == ".npz" else _read_idx_folder(path)
+
+
+def _keras_npz(root: Path, name: str) -> Path | None:
+    """``<root>/<name>.npz`` with Keras' keys: any dataset in the form the grader serves it to kernels."""
+    path = root / f"{name}.npz"
+    return path if path.is_file() else None
 
 
 def _read_cifar10(path: Path) -> tuple[np.ndarray, ...]:
@@ -212,7 +222,7 @@ def probe_sources(name: str, data_dir: str | os.PathLike | None = None) -> list[
         return []
     probes = []
     for place, root in candidate_dirs(data_dir):
-        found = dataset.find(root)
+        found = _keras_npz(root, dataset.name) or dataset.find(root)
         probes.append(SourceProbe(place, found or root, found is not None))
     return probes
 
@@ -258,7 +268,8 @@ def load(name: str, data_dir: str | os.PathLike | None = None, *, allow_download
     probes = probe_sources(name, data_dir)
     for probe in probes:
         if probe.found:
-            return Dataset(name, *dataset.read(probe.path), source=f"{probe.place}: {probe.path}")
+            read = _read_keras_npz if probe.path == _keras_npz(probe.path.parent, name) else dataset.read
+            return Dataset(name, *read(probe.path), source=f"{probe.place}: {probe.path}")
     if allow_download is None:
         allow_download = not os.environ.get(OFFLINE_ENV)
     download_error = "skipped ($GRADER_OFFLINE is set)"

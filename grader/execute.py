@@ -23,6 +23,13 @@ Rules (what the :class:`~grader.records.ExecutionRecord` says):
   each process is also held to it by ``RLIMIT_AS`` in the sandbox) gives ``KERNEL_DIED``. After a
   kill or a death nothing else runs, not even the epilogue. (``sys.exit()`` in a cell is just a
   ``SystemExit`` error that IPython catches: the kernel lives on.)
+- Disk: with each sample, every place the kernel can write to (its folder, its runtime folder and,
+  sandboxed, its /tmp and /dev/shm) is measured together (:mod:`grader.workspace`: files of every
+  kind, folders and links, each at the larger of its apparent and allocated size). More than
+  ``limits.disk_mb`` or more than ``limits.max_files`` entries kills the kernel and every process
+  it started: ``KERNEL_DIED``, with a message that names the limit and the fix. A cell whose write
+  was refused (a file over ``limits.file_size_mb``, a full /tmp or /dev/shm) is a plain cell error,
+  and the message says which limit refused it.
 - Output size: the outputs kept in the notebook are counted (characters of stream text and of
   the JSON of rich outputs, after carriage returns and backspaces are applied as Jupyter does, so a
   Keras progress bar counts as its final line). Beyond ``limits.output_bytes`` for all the student's
@@ -71,7 +78,8 @@ from traitlets import Instance
 
 from grader.config import Limits
 from grader.records import CellError, ExecutionRecord, ExecutionStatus
-from grader.sandbox import SandboxPolicy, SandboxUnavailable, sandbox_status, wrap_command
+from grader.sandbox import SandboxPolicy, SandboxUnavailable, sandbox_status, tmpfs_mb, wrap_command
+from grader.workspace import MAX_DEPTH, Place, Usage, close_places, kernel_places, measure, open_sandbox_places
 
 log = logging.getLogger(__name__)
 # nbclient logs a dead kernel or a timeout as an ERROR; here they are expected outcomes, reported
@@ -88,8 +96,14 @@ TRACEBACK_CHARS = 6_000
 KERNEL_LOG_TAIL = 1_500
 KERNEL_NAME = "grader-python3"
 # CellError.ename of the errors the grader records itself (the cell did not raise them).
-SYNTHETIC_ERRORS = frozenset({"CellTimeout", "TotalTimeout", "KernelDied", "MemoryLimit", "DiskLimit"})
-DISK_CHECK_EVERY = 1          # samples between two measurements of the working folder
+SYNTHETIC_ERRORS = frozenset({"CellTimeout", "TotalTimeout", "KernelDied", "MemoryLimit", "DiskLimit",
+                              "FileLimit"})
+DISK_CHECK_EVERY = 1          # samples between two measurements of the writable places (grader.workspace)
+LAST_LOOK_FILES = 4           # the look after the kernel ended walks at most this many times max_files
+# What a failed write says in a cell's error (OSError's "[Errno N] ..."): a file over RLIMIT_FSIZE, a
+# full tmpfs (/tmp, /dev/shm).
+_WRITE_ERRORS = {"file_size": re.compile(r"\[Errno 27\]|File too large"),
+                 "no_space": re.compile(r"\[Errno 28\]|No space left on device")}
 _NEVER_TAG = "\x00grader-never-skip"  # nbclient skips cells with this tag: no student can use it
 
 # Passed on from the grader's environment to the kernel when set (everything else is left out).
@@ -110,7 +124,18 @@ RECORD_MESSAGES = {
         "cell_kill": "{where} superó el límite de {seconds} s por celda y no se detuvo al interrumpirla: se "
                      "detuvo el kernel y las celdas siguientes no se ejecutaron. {remedy}",
         "disk": "El notebook escribió más de {mb} MB en disco durante {where} y se detuvo; las celdas siguientes "
-                "no se ejecutaron.",
+                "no se ejecutaron (cuentan juntos su carpeta, /tmp y /dev/shm, y cada fichero por su tamaño "
+                "aparente aunque sea disperso). {remedy}",
+        "files": "El notebook creó más de {n} ficheros, carpetas o enlaces durante {where} y se detuvo; las celdas "
+                 "siguientes no se ejecutaron (cuentan juntos su carpeta, /tmp y /dev/shm). {remedy}",
+        "unmeasured": "El notebook creó en disco carpetas que el corrector no puede medir (más de {depth} niveles "
+                      "de profundidad, o sin permiso de lectura) durante {where} y se detuvo; las celdas siguientes "
+                      "no se ejecutaron. {remedy}",
+        "file_size": "Una celda intentó escribir un fichero de más de {mb} MB, el límite por fichero, y la "
+                     "escritura falló. {remedy}",
+        "no_space": "Una celda llenó /tmp o /dev/shm (cada uno tiene {mb} MB) y la escritura falló. {remedy}",
+        "disk_remedy": "Solución: no guardes ficheros en disco (las normas de entrega lo prohíben); deja los "
+                       "resultados en variables.",
         "memory": "Los procesos del kernel usaron más de {mb} MB durante {where} y se detuvieron; las celdas "
                   "siguientes no se ejecutaron.",
         "died": "El kernel murió durante {where} (su proceso terminó: os._exit(), un fallo, el límite de "
@@ -137,7 +162,16 @@ RECORD_MESSAGES = {
         "cell_kill": "{where} ran longer than the per-cell limit of {seconds} s and did not stop when "
                      "interrupted: the kernel was killed and later cells did not run. {remedy}",
         "disk": "The notebook wrote more than {mb} MB to disk during {where} and was killed; later cells did not "
-                "run.",
+                "run (its folder, /tmp and /dev/shm count together, and each file at its apparent size even when "
+                "sparse). {remedy}",
+        "files": "The notebook created more than {n} files, folders or links during {where} and was killed; later "
+                 "cells did not run (its folder, /tmp and /dev/shm count together). {remedy}",
+        "unmeasured": "The notebook created folders the grader cannot measure (more than {depth} levels deep, or "
+                      "unreadable) during {where} and was killed; later cells did not run. {remedy}",
+        "file_size": "A cell tried to write a file larger than {mb} MB, the per-file limit, and the write failed. "
+                     "{remedy}",
+        "no_space": "A cell filled /tmp or /dev/shm ({mb} MB each) and the write failed. {remedy}",
+        "disk_remedy": "Fix: do not save files to disk (the submission rules forbid it); keep results in variables.",
         "memory": "The kernel's processes used more than {mb} MB together during {where} and were killed; "
                   "later cells did not run.",
         "died": "The kernel died during {where} (its process ended: os._exit(), a crash, the memory limit or a "
@@ -170,6 +204,10 @@ class ExecutedNotebook:
     or the epilogue; ``cell_id`` is ``preamble-<n>`` or ``epilogue-<n>``).
     ``process_ids``: host pid -> start time (psutil ``create_time``) of every process seen in the
     kernel's process tree; all of them are gone on return.
+    ``written_elsewhere``: what the student's code left outside its folder, in /tmp, /dev/shm and the
+    runtime folder, as it names it, at the last look before the kernel ended (those places go with
+    it); the folder itself is still there to be looked at (:func:`grader.workspace.written_files`).
+    ``disk``: the last measurement of all the writable places together, ``{"bytes", "files"}``.
     """
 
     notebook: NotebookNode
@@ -177,6 +215,8 @@ class ExecutedNotebook:
     harness_cells: list[NotebookNode] = field(default_factory=list)
     harness_errors: list[CellError] = field(default_factory=list)
     process_ids: dict[int, float] = field(default_factory=dict)
+    written_elsewhere: list[str] = field(default_factory=list)
+    disk: dict[str, int] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -475,25 +515,6 @@ class _ProcessTree:
         log.warning("processes of kernel %s still alive after SIGKILL", self.root_pid)
 
 
-def _folder_bytes(folder: Path) -> int:
-    """Bytes of the regular files under ``folder`` (links not followed)."""
-    total, pending = 0, [folder]
-    while pending:
-        try:
-            entries = list(os.scandir(pending.pop()))
-        except OSError:
-            continue
-        for entry in entries:
-            try:
-                if entry.is_dir(follow_symlinks=False):
-                    pending.append(entry.path)
-                elif entry.is_file(follow_symlinks=False):
-                    total += entry.stat(follow_symlinks=False).st_blocks * 512
-            except OSError:
-                continue
-    return total
-
-
 def _failed(task: asyncio.Future) -> bool:
     return task.cancelled() or task.exception() is not None
 
@@ -520,11 +541,20 @@ class _Event:
 class _Run:
     def __init__(self, nb: NotebookNode, workdir: Path, limits: Limits, preamble: Sequence[str],
                  epilogue: Sequence[str], sandbox: SandboxPolicy | None, env: dict[str, str] | None,
-                 on_cell: Callable[[int, int, str], None] | None = None, lang: str = "es"):
+                 on_cell: Callable[[int, int, str], None] | None = None, lang: str = "es",
+                 before_epilogue: Callable[[], None] | None = None):
         self.limits = limits
         self.on_cell = on_cell
+        self.before_epilogue = before_epilogue
         self.lang = lang
-        self.disk_overflowed = False
+        self.disk_over: str | None = None  # "disk", "files" or "unmeasured" (grader.workspace.Usage.over)
+        self.disk_usage = Usage()
+        self.inside: list[Place] = []  # the sandbox's /tmp and /dev/shm, held open once it is up
+        self.kernel_ready = False
+        # A measurement runs in a thread that a cancelled sampler does not stop: the last look waits for
+        # it, and none runs after the places were let go.
+        self.disk_lock = threading.Lock()
+        self.places_closed = False
         self.workdir = workdir
         self.sandbox = sandbox
         self.student = copy.deepcopy(nb)
@@ -586,6 +616,7 @@ class _Run:
             self.tree = _ProcessTree(process.pid, self.limits.memory_mb, self._memory_overflow)
             self.sampler = asyncio.ensure_future(self._sample())
             await asyncio.wait_for(self.client.async_start_new_kernel_client(), timeout=limit)
+            self.kernel_ready = True  # the sandbox is set up: its /tmp and /dev/shm can be opened
         except Exception as exc:  # noqa: BLE001 (any failure to start is reported, not raised)
             reason = "it did not answer in time" if isinstance(exc, asyncio.TimeoutError) else str(exc)
             self.startup_failure = f"{reason}{self._log_tail()}"
@@ -607,12 +638,38 @@ class _Run:
             if self.tree is not None:
                 self.tree.sample()
             checks += 1
-            if checks % DISK_CHECK_EVERY == 0 and not self.disk_overflowed:
-                used = await asyncio.to_thread(_folder_bytes, self.workdir)
-                if used > self.limits.disk_mb * 2**20:
-                    self.disk_overflowed = True
+            if checks % DISK_CHECK_EVERY == 0 and self.disk_over is None:
+                try:
+                    usage = await asyncio.to_thread(self._measure_disk)
+                except Exception:  # the memory watchdog must go on whatever a measurement met
+                    log.warning("measuring the kernel's writable places failed", exc_info=True)
+                    usage = Usage()
+                if usage.over is not None:
+                    self.disk_over = usage.over
                     self._kill()
             await asyncio.sleep(SAMPLE_INTERVAL_S)
+
+    def _measure_disk(self, last: bool = False) -> Usage:
+        """All the places the kernel can write to, together, against ``disk_mb`` and ``max_files``
+        (:func:`grader.workspace.measure`): its folder, its runtime folder and, sandboxed, its /tmp and
+        /dev/shm (held open from the kernel's start until the cleanup has measured them a last time).
+        ``last``: the look after the kernel is gone, for the record and the list of what it wrote: past
+        the limits too (a bounded walk still)."""
+        with self.disk_lock:
+            if self.places_closed:
+                return self.disk_usage
+            if self.sandbox is not None and not self.inside and self.tree is not None and self.kernel_ready:
+                self.inside = open_sandbox_places(self.tree.root_pid)
+            places = kernel_places(self.workdir, self.runtime) + self.inside
+            if last:
+                usage = measure(places, max_files=LAST_LOOK_FILES * self.limits.max_files)
+            else:
+                usage = measure(places, max_bytes=self.limits.disk_mb * 2**20, max_files=self.limits.max_files)
+            self.disk_usage = usage
+            if last:
+                close_places(self.inside)
+                self.inside, self.places_closed = [], True
+            return usage
 
     def _memory_overflow(self) -> None:
         self._kill()
@@ -647,6 +704,11 @@ class _Run:
         self._kill()
         with contextlib.suppress(Exception):
             self.kernel_log.close()
+        with contextlib.suppress(Exception):  # a last look: everything the notebook left, every process gone
+            await asyncio.to_thread(self._measure_disk, True)
+        with self.disk_lock:  # when the last look failed
+            close_places(self.inside)
+            self.inside, self.places_closed = [], True
         shutil.rmtree(self.runtime, ignore_errors=True)
 
     # -- cells ----------------------------------------------------------------------------
@@ -691,6 +753,9 @@ class _Run:
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
             student = n_pre <= position < n_pre + n_student
+            if position >= n_pre + n_student and self.before_epilogue is not None:
+                self.before_epilogue()  # once, after the student's last cell ran
+                self.before_epilogue = None
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._event("total", position)
@@ -741,10 +806,15 @@ class _Run:
                     continue
             if _failed(task):
                 memory = self.tree is not None and self.tree.overflowed
-                self._event("disk" if self.disk_overflowed else "memory" if memory else "died", position)
-                if self.disk_overflowed:
-                    self._error(position, "DiskLimit", "the notebook wrote more than "
-                                f"{self.limits.disk_mb} MB to its folder and was killed", [])
+                self._event(self.disk_over or ("memory" if memory else "died"), position)
+                if self.disk_over == "files":
+                    self._error(position, "FileLimit", "the notebook created more than "
+                                f"{self.limits.max_files} files, folders or links and was killed", [])
+                elif self.disk_over:
+                    what = (f"wrote more than {self.limits.disk_mb} MB" if self.disk_over == "disk" else
+                            f"created folders the grader cannot measure (over {MAX_DEPTH} levels or unreadable)")
+                    self._error(position, "DiskLimit", f"the notebook {what} to its folder, /tmp or /dev/shm "
+                                "and was killed", [])
                 elif memory:
                     self._error(position, "MemoryLimit", "the kernel's processes used more than "
                                 f"{self.limits.memory_mb} MB together and were killed", [])
@@ -805,9 +875,10 @@ class _Run:
             elif terminal.kind == "memory":
                 status = ExecutionStatus.KERNEL_DIED
                 parts.append(self._say("memory", mb=limits.memory_mb, where=where))
-            elif terminal.kind == "disk":
+            elif terminal.kind in ("disk", "files", "unmeasured"):
                 status = ExecutionStatus.KERNEL_DIED
-                parts.append(self._say("disk", mb=limits.disk_mb, where=where))
+                parts.append(self._say(terminal.kind, mb=limits.disk_mb, n=limits.max_files, depth=MAX_DEPTH,
+                                       where=where, remedy=self._say("disk_remedy")))
             else:
                 status = ExecutionStatus.KERNEL_DIED
                 parts.append(self._say("died", where=where))
@@ -829,6 +900,10 @@ class _Run:
             error = f"{first.ename}: {first.evalue[:200]}"
             parts.append(self._say("errors", n=len(real_errors), where=self._name(first), error=error)
                          if len(real_errors) > 1 else self._say("error", where=self._name(first), error=error))
+        for kind, pattern in _WRITE_ERRORS.items():  # a write refused by a limit: say which, and the fix
+            if any(pattern.search(f"{e.ename}: {e.evalue}") for e in real_errors):
+                mb = limits.file_size_mb if kind == "file_size" else tmpfs_mb(limits)
+                parts.append(self._say(kind, mb=mb, remedy=self._say("disk_remedy")))
         if self.student_budget.exceeded:
             if status is ExecutionStatus.COMPLETED:
                 status = ExecutionStatus.OUTPUT_LIMIT
@@ -853,7 +928,9 @@ class _Run:
             notebook=notebook, record=record,
             harness_cells=self.combined.cells[:n_pre] + self.combined.cells[n_pre + n_student:],
             harness_errors=list(self.harness_errors),
-            process_ids=dict(self.tree.seen) if self.tree is not None else {})
+            process_ids=dict(self.tree.seen) if self.tree is not None else {},
+            written_elsewhere=[w for w in self.disk_usage.written if w.startswith("/")],  # not its folder's
+            disk={"bytes": self.disk_usage.bytes, "files": self.disk_usage.files})
 
 
 # --------------------------------------------------------------------------------------------
@@ -864,7 +941,7 @@ def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preambl
                      epilogue: Sequence[str] = (), sandbox: SandboxPolicy | None,
                      env: dict[str, str] | None = None,
                      on_cell: Callable[[int, int, str], None] | None = None,
-                     lang: str = "es") -> ExecutedNotebook:
+                     lang: str = "es", before_epilogue: Callable[[], None] | None = None) -> ExecutedNotebook:
     """Run ``nb`` (a valid nbformat v4 notebook) in a fresh kernel with ``workdir`` as its cwd.
 
     ``sandbox``: a :class:`~grader.sandbox.SandboxPolicy` whose ``scratch`` is ``workdir`` and whose
@@ -875,6 +952,8 @@ def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preambl
     explicit environment, see :data:`PASSED_ENV`). ``on_cell(index, total, source)`` is called as
     each of the student's code cells starts (progress for ``grader check``). See the module
     docstring for the rules. ``lang``: the language of the record's message ("es" or "en").
+    ``before_epilogue()`` is called once the student's cells have run, before the first epilogue cell
+    (the pipeline puts the secret held-out inputs where the export reads them).
     """
     workdir = Path(workdir).absolute()
     if not workdir.is_dir():
@@ -888,7 +967,7 @@ def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preambl
         usable, reason = sandbox_status()
         if not usable:
             raise SandboxUnavailable(reason)
-    run = _Run(nb, workdir, limits, list(preamble), list(epilogue), sandbox, env, on_cell, lang)
+    run = _Run(nb, workdir, limits, list(preamble), list(epilogue), sandbox, env, on_cell, lang, before_epilogue)
     return _run_coroutine(run.run)
 
 

@@ -12,9 +12,12 @@ Mapping onto nbgrader's model:
   has submissions, so run the release (``grader release``) before the first ``grader autograde`` and
   call :func:`ensure_structure` after SaveCells.
 * a check's points go to ``Grade.auto_score`` (``needs_manual_grade = False``); manual parts are left to
-  nbgrader's formgrader. A late penalty goes to ``SubmittedNotebook.late_submission_penalty``, as
-  nbgrader's LateSubmissionPlugin does: nbgrader's ``score`` is before the penalty and
-  ``score - late_submission_penalty`` equals ``GradeResult.score`` (when no manual grade is set).
+  nbgrader's formgrader. A check flagged ``needs_review`` (graded from figures the grader could not
+  verify, or refused as inconsistent) keeps its automatic points with ``needs_manual_grade = True``, so
+  the formgrader lists it for the instructor, until a manual score is given. A late penalty goes to
+  ``SubmittedNotebook.late_submission_penalty``, as nbgrader's LateSubmissionPlugin does: nbgrader's
+  ``score`` is before the penalty and ``score - late_submission_penalty`` equals ``GradeResult.score``
+  (when no manual grade is set).
 
 Besides nbgrader's tables, one side table ``grader_results`` holds our full result JSON per
 (assignment, student) and its ``state``: ``finished`` (the result is final; a rerun skips it) or
@@ -288,7 +291,9 @@ class GradebookRecorder:
                 session.flush()
             grade = grade_for(cell)
             grade.auto_score = float(check.points)
-            grade.needs_manual_grade = False
+            # A check graded from what the grader could not verify keeps its points and waits for the
+            # instructor in the formgrader; a score the instructor already gave it is left as it is.
+            grade.needs_manual_grade = bool(check.needs_review) and grade.manual_score is None
         if manual_zero:
             for part in self.config.manual.values():
                 cell = cells.get(part.grade_id)

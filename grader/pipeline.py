@@ -22,20 +22,19 @@ import nbformat
 from grader import __version__
 from grader.checks.rules import SubmissionFacts, missing_module
 from grader.config import AssignmentConfig, Limits
-from grader.datasets import DATA_DIR_ENV, kernel_data_dir, local_dataset_paths
+from grader.datasets import DATA_DIR_ENV
 from grader.errors import GraderError, InvalidSubmissionError
-from grader.heldout import build_heldout
+from grader.heldout import HELDOUT_FOLDER, HeldOutFolders, link_inputs, prepare_heldout
 from grader.public_checks import ASSIGNMENT_ENV, load_public_checks, public_checks_path
 from grader.records import (CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
                             write_json_atomic)
 from grader.scoring import PREDICTIONS_FILE, ScoringServer
+from grader.workspace import ARTIFACTS, regular_files_copy, written_files
 
-ARTIFACTS = ".grader-artifacts"
-# Folders programs create in HOME on their own; anything else new in the scratch folder was written
-# by the student's code and breaks the "write nothing to disk" rule.
-HOME_NOISE = (ARTIFACTS, ".keras", ".cache", ".config", ".ipython", ".local", ".jupyter", ".nv",
-              ".matplotlib", "__pycache__", ".python_history")
 INPUT_CALL = re.compile(r"(?<![\w.])input\s*\(")
+# The kernel's global seed (repeatable runs when the student sets none): never the held-out seed,
+# which would let the kernel replay the draw of the secret items.
+KERNEL_SEED = 12345
 
 # What the student reads about a damaged notebook, in the course's language (Spanish) or English.
 READ_MESSAGES = {
@@ -268,22 +267,12 @@ def execution_facts(nb: nbformat.NotebookNode, record: ExecutionRecord, config: 
             "cell_timeout_s": config.limits.cell_timeout_s}
 
 
-def written_files(scratch: Path) -> list[str]:
-    found = []
-    for path in sorted(scratch.rglob("*")):
-        relative = path.relative_to(scratch)
-        if relative.parts[0] in HOME_NOISE or not path.is_file():
-            continue
-        found.append(str(relative))
-    return found
-
-
 def _kernel_cells(config: AssignmentConfig, paths: dict[str, Path]) -> tuple[list[str], list[str]]:
-    preamble = [f"from grader.kernel_setup import prepare_kernel\nprepare_kernel(seed={config.heldout.seed})"]
+    preamble = [f"from grader.kernel_setup import prepare_kernel\nprepare_kernel(seed={KERNEL_SEED})"]
     epilogue = [
         "from grader.export import export_artifacts as __grader_export\n"
-        f"__grader_export(globals(), {str(paths['artifacts'])!r}, {str(paths['inputs'])!r}, "
-        f"{dict(config.contract)!r}, {dict(config.inputs)!r})"
+        f"__grader_export(globals(), {str(paths['artifacts'])!r}, {str(paths['kernel_inputs'])!r}, "
+        f"{dict(config.contract)!r}, {dict(config.inputs)!r}, {config.limits.model_dump()!r})"
     ]
     return preamble, epilogue
 
@@ -304,21 +293,6 @@ def _result(student, config, checks, execution, timing, late_penalty: float = 0.
     return GradeResult(student=student, assignment=config.name, checks=checks + _manual_parts(config),
                        execution=execution, graded_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
                        grader_version=__version__, late_penalty=late_penalty, timing=timing)
-
-
-def regular_files_copy(exported: Path, scored: Path) -> Path:
-    """What the scoring process reads: a fresh folder with copies of the regular files the kernel left.
-
-    The student's code controls the export folder: it may be missing (the kernel died), a symlink
-    (to a classmate's work), or hold symlinks to files only the scorer can read (held-out labels,
-    thresholds). None of that may reach the scorer, so links are never followed.
-    """
-    scored.mkdir()
-    if exported.is_dir() and not exported.is_symlink():
-        for entry in exported.iterdir():
-            if entry.is_file() and not entry.is_symlink():
-                shutil.copyfile(entry, scored / entry.name, follow_symlinks=False)
-    return scored
 
 
 def _public_folder(config: AssignmentConfig) -> tuple[Path, ...]:
@@ -343,11 +317,14 @@ def write_scoring_job(job: Path, config: AssignmentConfig, facts: SubmissionFact
 def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, workdir: Path,
                      sandbox: bool = True, env: dict[str, str] | None = None, db_url: str | None = None,
                      late_penalty: float = 0.0, extra_files: list[str] | None = None,
-                     scorer: ScoringServer | None = None) -> GradeResult:
+                     scorer: ScoringServer | None = None, heldout: HeldOutFolders | None = None) -> GradeResult:
     """Grade one notebook; write ``workdir/result.json`` and ``workdir/executed.ipynb``; return the result.
 
     ``scorer``: a running scoring process to reuse (a batch keeps one per worker); without it, one is
-    started for this notebook and closed after it. Its sandbox setting must match ``sandbox``."""
+    started for this notebook and closed after it. Its sandbox setting must match ``sandbox``.
+    ``heldout``: the held-out data built once for a batch (:func:`grader.heldout.prepare_heldout`);
+    without it, it is built in ``workdir``. The kernel is served the datasets without the secret items
+    and sees the secret inputs only once the student's cells have run."""
     from grader.execute import execute_notebook
     from grader.release import repair_nbgrader_metadata, restore_locked_cells
 
@@ -355,10 +332,10 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     workdir = Path(workdir)
     if workdir.exists():
         shutil.rmtree(workdir)  # a re-grade starts clean: nothing from an earlier attempt is reused
-    work = {"scratch": workdir / "scratch", "inputs": workdir / "inputs", "answers": workdir / "answers",
-            "runtime": workdir / "runtime", "job": workdir / "job", "predictions": workdir / PREDICTIONS_FILE}
+    work = {"scratch": workdir / "scratch", "kernel_inputs": workdir / "inputs", "runtime": workdir / "runtime",
+            "job": workdir / "job", "predictions": workdir / PREDICTIONS_FILE}
     work["artifacts"] = work["scratch"] / ARTIFACTS
-    for key in ("scratch", "runtime"):
+    for key in ("scratch", "runtime", "kernel_inputs"):
         work[key].mkdir(parents=True)
     try:
         nb, notes = read_submission(notebook, config.limits, config.language)
@@ -369,14 +346,12 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
         result = _invalid_result(student, config, str(exc))
         write_json_atomic(workdir / "result.json", result.to_dict())
         return result
-    build_heldout(config).write(work["inputs"], work["answers"])
+    heldout = heldout or prepare_heldout(config, workdir / HELDOUT_FOLDER)
+    work["inputs"], work["answers"] = heldout.inputs, heldout.answers  # the scorer's copies
     timing = {"prepare_s": round(time.perf_counter() - started, 2)}
 
     policy = None
-    kernel_env = {DATA_DIR_ENV: "", ASSIGNMENT_ENV: config.name, **(env or {})}
-    datasets = local_dataset_paths(config.datasets)
-    if datasets:
-        kernel_env[DATA_DIR_ENV] = kernel_data_dir(datasets)
+    kernel_env = {ASSIGNMENT_ENV: config.name, **(env or {}), DATA_DIR_ENV: str(heldout.served)}
     gpu = (env or {}).get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
     if gpu:  # several jobs share a GPU: each takes memory as it needs it, under either backend
         kernel_env.update({"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
@@ -384,10 +359,11 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
         from grader.sandbox import SandboxPolicy
 
         policy = SandboxPolicy(scratch=work["scratch"], limits=config.limits, runtime_dir=work["runtime"],
-                               ro_binds=(work["inputs"], *datasets, *_public_folder(config)), gpu=gpu)
+                               ro_binds=(work["kernel_inputs"], heldout.served, *_public_folder(config)), gpu=gpu)
     preamble, epilogue = _kernel_cells(config, work)
     executed = execute_notebook(nb, workdir=work["scratch"], limits=config.limits, preamble=preamble,
-                                epilogue=epilogue, sandbox=policy, env=kernel_env, lang=config.language)
+                                epilogue=epilogue, sandbox=policy, env=kernel_env, lang=config.language,
+                                before_epilogue=lambda: link_inputs(heldout.inputs, work["kernel_inputs"]))
     timing["execute_s"] = round(executed.record.wall_seconds, 2)
     record = executed.record
     record.executed_notebook = str(workdir / "executed.ipynb")
@@ -397,7 +373,8 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
         record.message = "; ".join(filter(None, [record.message, *notes, restored]))
 
     facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),
-                            written_files=written_files(work["scratch"]), extra_files=list(extra_files or []),
+                            written_files=written_files(work["scratch"], executed.written_elsewhere),
+                            extra_files=list(extra_files or []),
                             **execution_facts(nb, record, config))
     work["artifacts"] = regular_files_copy(work["artifacts"], workdir / "artifacts")
     write_scoring_job(work["job"], config, facts)

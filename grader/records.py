@@ -41,6 +41,18 @@ class CheckResult:
     message: str
     hidden: bool = False
     details: dict[str, Any] = field(default_factory=dict)
+    # Graded from something the grader could not verify (e.g. outputs a subclassed model gave inside the
+    # student's kernel), or refused as inconsistent: the points stand until the instructor reviews them
+    # (nbgrader's needs_manual_grade; a flag in the report). ``review`` says why, in the student's language.
+    needs_review: bool = False
+    review: str = ""
+
+    def flag_for_review(self, reason: str) -> None:
+        """Mark for review; several reasons are kept, each once."""
+        reasons = [r for r in self.review.split("; ") if r] if self.review else []
+        if reason and reason not in reasons:
+            reasons.append(reason)
+        self.needs_review, self.review = True, "; ".join(reasons)
 
     @classmethod
     def from_fraction(cls, name: str, max_points: float, fraction: float, message: str, **extra) -> CheckResult:
@@ -89,6 +101,11 @@ class GradeResult:
         return round(max(earned - self.late_penalty, 0.0), 4)
 
     @property
+    def needs_review(self) -> bool:
+        """Some automatic check waits for the instructor's review (its points stand until then)."""
+        return any(c.needs_review for c in self.checks if c.status is not CheckStatus.MANUAL)
+
+    @property
     def max_score(self) -> float:
         return round(sum(c.max_points for c in self.checks if c.status is not CheckStatus.MANUAL), 4)
 
@@ -96,6 +113,7 @@ class GradeResult:
         data = asdict(self)
         data["score"] = self.score
         data["max_score"] = self.max_score
+        data["needs_review"] = self.needs_review
         return json.loads(json.dumps(data, default=_enum_value))
 
     @classmethod

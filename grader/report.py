@@ -75,6 +75,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status_manual": "Corrección manual",
         "hidden_badge": "oculta",
         "hidden_note": "Comprobación oculta: solo se muestra su mensaje.",
+        "review_badge": "⚑ pendiente de revisión",
+        "review_note": "⚑ Pendiente de revisión del profesor: {reason}. La puntuación mostrada es provisional.",
         "no_details": "Esta comprobación no aporta más datos.",
         "execution_heading": "Ejecución del cuaderno",
         "exec_completed": "Completada",
@@ -160,6 +162,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "summary_mean": "Media",
         "summary_median": "Mediana",
         "summary_full_marks": "Con la puntuación máxima",
+        "summary_review": "Pendientes de revisión",
         "histogram_heading": "Distribución de la puntuación automática",
         "histogram_alt": "Histograma de la puntuación automática",
         "histogram_ylabel": "Entregas",
@@ -183,6 +186,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gs_execution": "Ejecución del cuaderno: {status}. {message}",
         "gs_first_error": "Primera celda con error: celda {cell}: {ename}: {evalue}",
         "gs_hidden": "(comprobación oculta)",
+        "gs_review": "⚑ Pendiente de revisión del profesor: {reason}",
     },
     "en": {
         "report_title": "Grading report",
@@ -206,6 +210,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "status_manual": "Graded by hand",
         "hidden_badge": "hidden",
         "hidden_note": "Hidden check: only its message is shown.",
+        "review_badge": "⚑ awaiting review",
+        "review_note": "⚑ Awaiting the instructor's review: {reason}. The points shown are provisional.",
         "no_details": "This check reports nothing further.",
         "execution_heading": "Notebook execution",
         "exec_completed": "Completed",
@@ -291,6 +297,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "summary_mean": "Mean",
         "summary_median": "Median",
         "summary_full_marks": "Full marks",
+        "summary_review": "Awaiting review",
         "histogram_heading": "Automatic score distribution",
         "histogram_alt": "Histogram of the automatic scores",
         "histogram_ylabel": "Submissions",
@@ -314,6 +321,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "gs_execution": "Notebook execution: {status}. {message}",
         "gs_first_error": "First failing cell: cell {cell}: {ename}: {evalue}",
         "gs_hidden": "(hidden check)",
+        "gs_review": "⚑ Awaiting the instructor's review: {reason}",
     },
 }
 
@@ -455,6 +463,8 @@ def gradescope_json(result: GradeResult, lang: str = "es", *,
     tests = []
     for number, check in enumerate(_automatic(result.checks), start=1):
         lines = [check.message] if check.message else []
+        if check.needs_review:
+            lines.append(t("gs_review", reason=check.review or "-"))
         if check.hidden:
             lines.append(t("gs_hidden"))
         else:
@@ -906,9 +916,14 @@ def _check_view(check: CheckResult, config: AssignmentConfig | None, t: Catalogu
                 show_hidden_details: bool) -> dict[str, Any]:
     visible = show_hidden_details or not check.hidden
     sections = check_sections(check.details or {}, t) if visible else []
+    status_label = t.status(check.status)
+    if check.needs_review:  # the flag shows on the check's badge, and why first among its details
+        status_label = f"{status_label} · {t('review_badge')}"
+        sections.insert(0, {"kind": "note", "text": t("review_note", reason=check.review or "-")})
     return {
         "name": check.name, "anchor": "check-" + report_stem(check.name), "title": check_title(check, config),
-        "status": CheckStatus(check.status).value, "status_label": t.status(check.status),
+        "status": CheckStatus(check.status).value, "status_label": status_label,
+        "needs_review": check.needs_review, "review": check.review,
         "points": t.points(check.points), "max_points": t.points(check.max_points),
         "message": check.message, "hidden": check.hidden, "details_hidden": not visible,
         "sections": sections,
@@ -1176,6 +1191,9 @@ def write_class_summary(results: list[GradeResult], out_dir: Path, *, report_lin
             {"label": t("summary_full_marks"),
              "value": str(sum(1 for r in ordered if r.max_score > 0 and r.score >= r.max_score))},
         ]
+        waiting = sum(1 for r in ordered if r.needs_review)
+        if waiting:
+            stats.append({"label": t("summary_review"), "value": str(waiting)})
     histogram = (_figure("figure", t("histogram_heading"), t("histogram_alt"), t, histogram_figure, scores, max_score)
                  if scores else None)
     assignments = sorted({r.assignment for r in ordered})

@@ -9,9 +9,11 @@ What the sandboxed process sees (:func:`wrap_command`):
   (:class:`SandboxError` for any bind of a folder that contains them);
 - the caller's read-only binds (data sets, held-out inputs), at their own paths;
 - the scratch folder, read-write: the only writable place that outlives the command, also ``HOME``
-  and the working directory; a private ``/tmp`` (tmpfs, capped at ``limits.file_size_mb``, at least
-  64 MB); the optional ``runtime_dir`` (the kernel's connection file and ipc sockets), read-write.
-  Everything else, the sandbox's own root included, is read-only;
+  and the working directory; a private ``/tmp`` and ``/dev/shm`` (tmpfs, RAM outside the memory
+  limits: each capped at :func:`tmpfs_mb`); the optional ``runtime_dir`` (the kernel's connection
+  file and ipc sockets), read-write. Everything else, the sandbox's own root included, is read-only.
+  The execute stage counts all four writable places together against ``limits.disk_mb`` and
+  ``limits.max_files`` (:mod:`grader.workspace`);
 - new user, pid, network, ipc, uts (and cgroup where possible) namespaces: no network at all (only
   a loopback of its own), no other process visible, uid/gid 1000 and no capabilities inside, no
   nested user namespaces, its own session, SIGKILLed when its parent goes away.
@@ -195,6 +197,14 @@ class SandboxPolicy:
         return os.geteuid() == 0 and self.host_uid != 0
 
 
+def tmpfs_mb(limits: Limits) -> int:
+    """The size of the sandbox's /tmp, and of its /dev/shm: what one file may take (at least
+    ``TMP_MIN_MB``, for the caches programs keep there) but at most half of ``limits.disk_mb``. Both
+    count towards that quota, which is sampled; the size is the hard cap between two samples, and
+    the sandbox's share of RAM (a tmpfs is outside ``RLIMIT_AS`` and the memory watchdog)."""
+    return max(min(max(limits.file_size_mb, TMP_MIN_MB), limits.disk_mb // 2), 1)
+
+
 def cpu_seconds(limits: Limits) -> int:
     """CPU-time backstop: the whole notebook's wall time on every usable CPU, plus a minute."""
     try:
@@ -327,7 +337,7 @@ def wrap_command(argv: Sequence[str], policy: SandboxPolicy) -> list[str]:
         args += ["--ro-bind-try", "/sys", "/sys"]
     # /dev is a RAM-backed tmpfs the size of half the host's memory, outside RLIMIT_AS and the memory
     # watchdog: cap /dev/shm like /tmp (POSIX shared memory still works) and make the rest read-only.
-    sized = ["--size", str(max(policy.limits.file_size_mb, TMP_MIN_MB) * 1024 * 1024)] if _supports("--size") else []
+    sized = ["--size", str(tmpfs_mb(policy.limits) * 1024 * 1024)] if _supports("--size") else []
     args += [*sized, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
     args += [*sized, "--tmpfs", "/tmp"]
     # After /tmp: whatever lives below /tmp (a venv, the scratch folder) is bound back on top of it.
@@ -354,4 +364,4 @@ def wrap_command(argv: Sequence[str], policy: SandboxPolicy) -> list[str]:
 
 
 __all__ = ["SandboxError", "SandboxPolicy", "SandboxUnavailable", "cpu_seconds",
-           "grader_package_dir", "sandbox_status", "wrap_command"]
+           "grader_package_dir", "sandbox_status", "tmpfs_mb", "wrap_command"]

@@ -9,8 +9,12 @@ interpreter where forking is not safe) and empties its writable folders in betwe
 stay as isolated as with a process each.
 
 A batch keeps one server per Dask worker (``grader.batch.ScoringServers``, a worker plugin); grading a single
-notebook starts one for that notebook. A server that dies or overruns the time limit is killed, the
-submission gets a grader error, and the next submission starts a fresh server.
+notebook starts one for that notebook. Each job is bounded (:class:`~grader.config.Limits`): the server
+stops an object past ``object_timeout_s`` and the job shortly before ``total_timeout_s``, and fits its
+reply in ``reply_mb``, always answering with a result whose messages name what was stopped or cut. A
+server that still does not answer in time is killed and the submission gets a result saying scoring was
+stopped; a server that dies or does not start gives a grader error. The next submission starts a fresh
+server.
 """
 
 from __future__ import annotations
@@ -28,7 +32,8 @@ from pathlib import Path
 
 import psutil
 
-from grader.config import Limits
+from grader.checks.messages import message
+from grader.config import AssignmentConfig, Limits
 from grader.errors import GraderError
 from grader.records import CheckResult, CheckStatus
 
@@ -36,6 +41,22 @@ SCORING_INPUTS = ("artifacts", "inputs", "answers", "job")
 PREDICTIONS_FILE = "predictions.json"  # beside result.json: grader.score.class_predictions of the submission
 LOG_TAIL_LINES = 15
 GRACEFUL_EXIT_S = 10
+# The server stops a job this much before the host's deadline (at most a tenth of the time), so that it
+# answers with the checks scored so far rather than being killed without an answer.
+STOP_MARGIN_S = 10
+
+
+class ScoringTimeout(GraderError):
+    """The scoring process did not answer in time (it has been killed)."""
+
+
+def stopped_results(job: Path, lang: str, seconds: int) -> list[CheckResult]:
+    """Every check of the job in ``job`` (its config.json) as stopped after ``seconds``: the result of a
+    job whose server had to be killed."""
+    config = AssignmentConfig.model_validate_json((Path(job) / "config.json").read_text(encoding="utf-8"))
+    text = message(lang, "job_timeout", seconds=seconds)
+    return [CheckResult(name, 0.0, check.points, CheckStatus.ERROR, text, hidden=check.hidden)
+            for name, check in config.checks.items()]
 
 
 def _write_compact_json(path: Path, data: dict) -> None:
@@ -96,8 +117,9 @@ class ScoringServer:
         with selectors.DefaultSelector() as selector:
             selector.register(self._process.stdout, selectors.EVENT_READ)
             if not selector.select(timeout=max(0.0, deadline - time.monotonic())):
-                raise self._failure(f"no answer from the scoring process within {self.limits.total_timeout_s} s")
-        line = self._process.stdout.readline()
+                raise self._failure(f"no answer from the scoring process within {self.limits.total_timeout_s} s",
+                                    ScoringTimeout)
+        line = self._process.stdout.readline(self.limits.reply_mb * 2**20 + 2**20)
         if not line:
             raise self._failure(f"the scoring process exited (status {self._process.wait()})")
         try:
@@ -105,10 +127,10 @@ class ScoringServer:
         except ValueError:
             raise self._failure(f"the scoring process answered {line[:200]!r}") from None
 
-    def _failure(self, what: str) -> GraderError:
+    def _failure(self, what: str, kind: type[GraderError] = GraderError) -> GraderError:
         self.close(graceful=False)
         tail = self.log.read_text("utf-8", "replace").strip().splitlines()[-LOG_TAIL_LINES:] if self.log.is_file() else []
-        return GraderError(" / ".join([what, *tail]))
+        return kind(" / ".join([what, *tail]))
 
     def close(self, graceful: bool = True) -> None:
         """Stop the server: at the end of its input it exits by itself; what is left after that (a hung
@@ -157,14 +179,22 @@ class ScoringServer:
         try:
             if self._process is None or self._process.poll() is not None:
                 self._start(deadline)
-            request = {"id": self._jobs_sent, "lang": lang, **{key: str(stage / key) for key in SCORING_INPUTS}}
+            remaining = deadline - time.monotonic()
+            bounds = {"object_timeout_s": self.limits.object_timeout_s, "total_timeout_s": self.limits.total_timeout_s,
+                      "time_limit_s": max(remaining - min(STOP_MARGIN_S, remaining / 10), 1.0),
+                      "reply_bytes": self.limits.reply_mb * 2**20}
+            request = {"id": self._jobs_sent, "lang": lang, "bounds": bounds,
+                       **{key: str(stage / key) for key in SCORING_INPUTS}}
             assert self._process is not None and self._process.stdin is not None
             try:
                 self._process.stdin.write((json.dumps(request) + "\n").encode("utf-8"))
                 self._process.stdin.flush()
             except BrokenPipeError:
                 raise self._failure("the scoring process exited before the job was sent") from None
-            reply = self._read_line(deadline)
+            try:
+                reply = self._read_line(deadline)
+            except ScoringTimeout:  # the job was sent: it gets a result, not a grader error
+                return stopped_results(work["job"], lang, self.limits.total_timeout_s)
         finally:
             shutil.rmtree(stage, ignore_errors=True)
         if reply.get("id") != request["id"]:

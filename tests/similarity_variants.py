@@ -18,6 +18,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 
+from grader.heldout import HELDOUT_FOLDER
 from tests import submissions as s
 
 INFORME_A1 = (
@@ -437,9 +438,12 @@ def copied_predictions(rng: np.random.Generator, original: np.ndarray, labels: n
 
 
 def write_predictions(work: Path, student: str, labels: np.ndarray, predicted: dict[str, np.ndarray]) -> None:
-    """``work/<student>/predictions.json`` and the labels in ``work/<student>/answers/``, as grading leaves them."""
-    (work / student / "answers").mkdir(parents=True, exist_ok=True)
-    np.save(work / student / "answers" / "mnist_labels.npy", labels, allow_pickle=False)
+    """``work/<student>/predictions.json`` and the labels in the batch's ``work/.heldout/answers/``, as a
+    batch leaves them."""
+    answers = work / HELDOUT_FOLDER / "answers"
+    answers.mkdir(parents=True, exist_ok=True)
+    np.save(answers / "mnist_labels.npy", labels, allow_pickle=False)
+    (work / student).mkdir(exist_ok=True)
     data = {model: {"input": "mnist", "labels": "mnist_labels", "predicted": p.tolist()}
             for model, p in predicted.items()}
     (work / student / "predictions.json").write_text(json.dumps(data), encoding="utf-8")

@@ -9,6 +9,7 @@ import pytest
 from grader.checks import CheckOutcome
 from grader.checks.accuracy import check_accuracy, check_improvement, check_svm_hog, looks_like_raw_pixels
 from grader.checks.claims import with_claim
+from grader.checks.leakage import with_test_split_gap
 from grader.checks.architecture import compare_architecture, compare_parameters
 from grader.checks.denoising import check_autoencoder_output, check_denoising
 from grader.checks.messages import message
@@ -31,8 +32,11 @@ def test_cnn_parameters(artifacts, specs, lang, credit):
 def test_cnn_accuracy(artifacts, answers, bounds, lang, credit):
     outputs, verified = artifacts.outputs("cnn_model")
     history = artifacts.history("cnn_history")
-    credit(with_claim(check_accuracy(outputs, answers["mnist_labels"], *bounds, lang), history, lang),
-           verified=verified, history=history)
+    outcome = with_claim(check_accuracy(outputs, answers["mnist_labels"], *bounds, lang), history, lang)
+    seen = artifacts.outputs_on("cnn_model", answers.get("mnist.seen"))
+    outcome = with_test_split_gap(outcome, outputs, answers["mnist_labels"], seen, answers.get("mnist_labels.seen"),
+                                  lang)
+    credit(outcome, verified=verified, history=history)
 
 
 @pytest.mark.check("ej1_svm_hog")
@@ -50,8 +54,11 @@ def test_svm_on_hog_features(artifacts, answers, bounds, lang, credit):
 def test_improved_model_beats_base(artifacts, answers, bounds, lang, credit):
     improved, verified = artifacts.outputs("improved_model")
     base, base_verified = artifacts.outputs("cnn_model")
-    credit(check_improvement(improved, base, answers["mnist_labels"], *bounds, lang),
-           verified=verified and base_verified, history=artifacts.history("improved_history"))
+    outcome = check_improvement(improved, base, answers["mnist_labels"], *bounds, lang)
+    seen = artifacts.outputs_on("improved_model", answers.get("mnist.seen"))
+    outcome = with_test_split_gap(outcome, improved, answers["mnist_labels"], seen,
+                                  answers.get("mnist_labels.seen"), lang)
+    credit(outcome, verified=verified and base_verified, history=artifacts.history("improved_history"))
 
 
 @pytest.mark.check("ej1_normas")

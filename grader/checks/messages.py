@@ -26,6 +26,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "params_bad": "{got} parámetros, esperados {expected}",
         "params_layer": "{layer}: {got} parámetros, esperados {expected}",
         "accuracy": "precisión {accuracy:.4f} (puntuación completa desde {full_at:.4f}, cero por debajo de {zero_at:.4f})",
+        "test_split_gap": "posible entrenamiento con el conjunto de test: el modelo acierta {seen:.4f} en imágenes "
+                          "de test que tenías y {secret:.4f} en otras que nunca viste (diferencia {gap:.4f}, más que "
+                          "el azar, {threshold:.4f}); entrena solo con el conjunto de entrenamiento; el profesor lo "
+                          "revisará",
         "beats_base": "el modelo mejorado ({accuracy:.4f}) supera a la CNN base ({base:.4f})",
         "not_beats_base": "el modelo mejorado ({accuracy:.4f}) no supera a la CNN base ({base:.4f})",
         "ties_base": "el modelo mejorado ({accuracy:.4f}) no se distingue de la CNN base ({base:.4f}): la "
@@ -48,6 +52,37 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hog_uint8": "hog_features da otras características para imágenes uint8 que para las mismas en [0, 1]: "
                      "recibe imágenes uint8 (n, 28, 28); no multipliques por 255 (los uint8 se desbordan)",
         "unverified": "[no verificado: el modelo no se pudo cargar fuera del notebook (clase propia); revisión manual]",
+        "review_note": "[pendiente de revisión del profesor: {reason}]",
+        "review_unverified": "'{name}' no se pudo cargar fuera del notebook (clase propia): se puntuó con lo que "
+                             "calculó el propio notebook, sin verificar",
+        "review_inconsistent": "el archivo de '{name}' no es coherente con lo que declaró el notebook",
+        "forged_archive": "'{name}' no puntúa: su archivo .keras no es coherente con lo que declaró el notebook "
+                          "({reason})",
+        "outputs_inconsistent": "'{name}' no puntúa: sus salidas exportadas tienen forma {got} y el notebook "
+                                "declaró {expected}",
+        "archive_no_weights": "no contiene pesos HDF5 legibles (model.weights.h5)",
+        "archive_no_summary": "falta el resumen de capas del notebook o no es válido",
+        "archive_total": "los pesos suman {found} parámetros y el notebook declaró {declared}",
+        "archive_layer_missing": "la capa '{layer}' declara {params} parámetros y el archivo no tiene sus pesos",
+        "archive_layer_params": "la capa '{layer}' declara {declared} parámetros y sus pesos tienen {found}",
+        "archive_layer_width": "la capa '{layer}' declara {setting}={declared} y sus pesos tienen forma {shape}",
+        "archive_input": "el notebook declaró la entrada {declared} y el archivo dice {found}",
+        "object_timeout": "'{name}' se detuvo: superó el límite de {seconds} s por objeto (exportarlo, cargarlo o "
+                          "aplicarlo a las imágenes de evaluación); las comprobaciones que lo usan no puntúan: haz "
+                          "el modelo más ligero",
+        "job_timeout": "no se evaluó: la corrección superó su límite de {seconds} s y se detuvo",
+        "job_timeout_object": "no se evaluó: la corrección superó su límite de {seconds} s mientras evaluaba "
+                              "'{name}' y se detuvo",
+        "cut_note": "[recortado: {what}]",
+        "reply_too_large": "no se evaluó: la respuesta de la corrección superaba {limit} KB",
+        "cut_file": "{file} ocupa {size}, más que el límite de {limit}: no se leyó",
+        "cut_history_keys": "'{name}' tiene {total} métricas, se usan {kept}",
+        "cut_history_values": "'{name}'['{metric}'] tiene {total} valores, se usan {kept}",
+        "cut_reason": "el motivo de '{name}' tenía {total} caracteres, se guardan {kept}",
+        "cut_name": "un nombre de {total} caracteres, se guardan {kept}",
+        "cut_details": "datos {keys} ({size} KB) para que la respuesta no pase de {limit} KB",
+        "cut_message": "el mensaje tenía {total} caracteres, se guardan {kept}",
+        "manifest_unreadable": "el registro de exportación no es válido ({reason})",
         "rule_errors": "el notebook no se ejecuta de principio a fin sin errores ({n} celda(s) con error)",
         "rule_input": "pide datos con input() (celda {cell}): fija los parámetros en el código",
         "rule_writes": "escribe en disco: {files}",
@@ -80,6 +115,9 @@ MESSAGES: dict[str, dict[str, str]] = {
         "params_bad": "{got} parameters, expected {expected}",
         "params_layer": "{layer}: {got} parameters, expected {expected}",
         "accuracy": "accuracy {accuracy:.4f} (full credit from {full_at:.4f}, none below {zero_at:.4f})",
+        "test_split_gap": "possible training on the test set: the model gets {seen:.4f} on test images you had "
+                          "and {secret:.4f} on others you never saw (a gap of {gap:.4f}, beyond chance, "
+                          "{threshold:.4f}); train on the training set only; the instructor will review it",
         "beats_base": "the improved model ({accuracy:.4f}) beats the base CNN ({base:.4f})",
         "not_beats_base": "the improved model ({accuracy:.4f}) does not beat the base CNN ({base:.4f})",
         "ties_base": "the improved model ({accuracy:.4f}) cannot be told apart from the base CNN ({base:.4f}): "
@@ -102,6 +140,37 @@ MESSAGES: dict[str, dict[str, str]] = {
         "hog_uint8": "hog_features gives other features for uint8 images than for the same images in [0, 1]: it "
                      "receives uint8 images (n, 28, 28); do not multiply by 255 (uint8 values wrap around)",
         "unverified": "[unverified: the model could not be loaded outside the notebook (own class); review by hand]",
+        "review_note": "[awaiting the instructor's review: {reason}]",
+        "review_unverified": "'{name}' could not be loaded outside the notebook (own class): it was graded from "
+                             "what the notebook itself computed, unverified",
+        "review_inconsistent": "the file of '{name}' does not match what the notebook reported",
+        "forged_archive": "'{name}' earns nothing: its .keras file does not match what the notebook reported "
+                          "({reason})",
+        "outputs_inconsistent": "'{name}' earns nothing: its exported outputs have shape {got} and the notebook "
+                                "reported {expected}",
+        "archive_no_weights": "it holds no readable HDF5 weights (model.weights.h5)",
+        "archive_no_summary": "the notebook's layer summary is missing or invalid",
+        "archive_total": "the weights add up to {found} parameters and the notebook reported {declared}",
+        "archive_layer_missing": "layer '{layer}' reports {params} parameters and the file has no weights for it",
+        "archive_layer_params": "layer '{layer}' reports {declared} parameters and its weights hold {found}",
+        "archive_layer_width": "layer '{layer}' reports {setting}={declared} and its weights have shape {shape}",
+        "archive_input": "the notebook reported input {declared} and the file says {found}",
+        "object_timeout": "'{name}' was stopped: it ran past the per-object limit of {seconds} s (exporting, "
+                          "loading or applying it to the evaluation images); the checks that read it earn "
+                          "nothing: make the model lighter",
+        "job_timeout": "not evaluated: grading ran past its limit of {seconds} s and was stopped",
+        "job_timeout_object": "not evaluated: grading ran past its limit of {seconds} s while evaluating '{name}' "
+                              "and was stopped",
+        "cut_note": "[cut: {what}]",
+        "reply_too_large": "not evaluated: the grading reply was over {limit} KB",
+        "cut_file": "{file} is {size}, over the limit of {limit}: not read",
+        "cut_history_keys": "'{name}' has {total} metrics, {kept} are used",
+        "cut_history_values": "'{name}'['{metric}'] has {total} values, {kept} are used",
+        "cut_reason": "the reason of '{name}' had {total} characters, {kept} are kept",
+        "cut_name": "a name of {total} characters, {kept} are kept",
+        "cut_details": "figures {keys} ({size} KB) so that the reply stays within {limit} KB",
+        "cut_message": "the message had {total} characters, {kept} are kept",
+        "manifest_unreadable": "the export record is not valid ({reason})",
         "rule_errors": "the notebook does not run start to end without errors ({n} cell(s) with an error)",
         "rule_input": "asks for input with input() (cell {cell}): fix the parameters in the code",
         "rule_writes": "writes to disk: {files}",

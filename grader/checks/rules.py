@@ -1,6 +1,12 @@
 """The seed's submission rules ("Normas de entrega") as a check over facts the grader gathered:
 the notebook runs start to end without errors and without asking for input, writes nothing to
-disk, and is the only file submitted."""
+disk, and is the only file submitted.
+
+"Nothing to disk" means anywhere the notebook can write (:mod:`grader.workspace`): its folder
+(``~/.keras``, ``~/.cache`` and ``~/.config`` included), ``/tmp``, ``/dev/shm`` and the kernel's
+runtime folder, files of every kind, links and empty folders alike; only what the programs the
+kernel runs write on their own (IPython's profile, matplotlib's and fontconfig's caches in /tmp,
+the grader's own export) is left out."""
 
 from __future__ import annotations
 
@@ -22,7 +28,9 @@ def missing_module(ename: str, evalue: str) -> str | None:
 
 @dataclass(frozen=True)
 class SubmissionFacts:
-    """Gathered by the pipeline: the execution record, a scan of the sources, the scratch folder."""
+    """Gathered by the pipeline: the execution record, a scan of the sources, the places the notebook
+    could write to (``written_files``: :func:`grader.workspace.written_files`, as the student's code
+    names them, at most :data:`grader.workspace.LISTED`)."""
 
     cells_with_errors: int = 0  # besides the cells named in missing_modules and timed_out_cells
     input_cells: list[int] = field(default_factory=list)  # 1-based cell positions calling input()

@@ -3,7 +3,7 @@
 The scorer keeps what each classifier predicted on labelled held-out inputs in
 ``<workdir>/<student>/predictions.json`` (:data:`grader.scoring.PREDICTIONS_FILE`:
 ``{name: {"input", "labels", "predicted": [int, ...]}}``); the labels are in the grader's answers
-folder, ``<workdir>/<student>/answers/<labels>.npy``, which the student's kernel never sees.
+folder (:func:`grader.heldout.answers_folder`), which the student's kernel never sees.
 
 Two good models agree on ~98 % of the images because both are right there; their mistakes are what
 tells them apart. Per pair and model: among the images at least one of the two gets wrong, the
@@ -33,6 +33,7 @@ from typing import Any
 
 import numpy as np
 
+from grader.heldout import answers_folder
 from grader.scoring import PREDICTIONS_FILE
 
 REFERENCE_AGREEMENT_FILE = "prediction_agreement.json"   # in the assignment's reference_solutions folder
@@ -107,7 +108,7 @@ def _read_student(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray, str]]
         if not isinstance(name, str) or not ANSWER_NAME.fullmatch(name):
             raise ValueError(f"{model}: labels name {name!r}")
         if name not in labels_of:
-            labels = np.load(folder / "answers" / f"{name}.npy", allow_pickle=False).astype("int64").reshape(-1)
+            labels = np.load(answers_folder(folder) / f"{name}.npy", allow_pickle=False).astype("int64").reshape(-1)
             labels_of[name] = (labels, hashlib.sha256(labels.tobytes()).hexdigest())
         labels, digest = labels_of[name]
         predicted = np.asarray(entry["predicted"], dtype="int64").reshape(-1)
