@@ -58,6 +58,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.config import Limits
+from grader.datasets import DEBIAN_DATASETS
 from grader.errors import GraderError
 
 SANDBOX_UID = 1000          # the uid and gid the code sees inside the sandbox
@@ -161,6 +162,8 @@ class SandboxPolicy:
     ``runtime_dir``: optional small read-write folder for the kernel's connection file and ipc
     sockets, kept apart from ``scratch`` so that the student's folder holds only their files.
     ``host_uid``: the unprivileged host uid the sandbox runs as when the grader is root.
+    ``hidden``: folders inside the binds shown empty (those that exist): by default the system's
+    dataset folder, which would show the kernel the raw datasets (:mod:`grader.heldout`).
     The network is always off.
     """
 
@@ -170,10 +173,12 @@ class SandboxPolicy:
     runtime_dir: Path | None = None
     gpu: bool = False
     host_uid: int = HOST_UID_WHEN_ROOT
+    hidden: tuple[Path, ...] = (DEBIAN_DATASETS,)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "scratch", Path(self.scratch))
         object.__setattr__(self, "ro_binds", tuple(Path(p) for p in self.ro_binds))
+        object.__setattr__(self, "hidden", tuple(Path(p) for p in self.hidden))
         if self.runtime_dir is not None:
             object.__setattr__(self, "runtime_dir", Path(self.runtime_dir))
 
@@ -345,6 +350,9 @@ def wrap_command(argv: Sequence[str], policy: SandboxPolicy) -> list[str]:
     for path in _python_dirs() + binds:
         args += _same_path("--ro-bind", path)
         sources.append(path)
+    for path in policy.hidden:
+        if path.is_dir():
+            args += ["--tmpfs", str(path), "--remount-ro", str(path)]
     for path in ([runtime] if runtime is not None else []) + [scratch]:
         args += _same_path("--bind", path)
         sources.append(path)

@@ -30,12 +30,12 @@ USABLE, WHY_NOT = sandbox_status()
 needs_bwrap = pytest.mark.skipif(not USABLE, reason=WHY_NOT)
 
 
-def run(tmp_path: Path, *sources: str, ro_binds=(), **limits) -> ExecutedNotebook:
+def run(tmp_path: Path, *sources: str, ro_binds=(), hidden=(), **limits) -> ExecutedNotebook:
     scratch = tmp_path / "scratch"
     scratch.mkdir(exist_ok=True)
     settings = Limits(**{"cell_timeout_s": 60, "total_timeout_s": 120, "memory_mb": 2048,
                          "processes": 128, **limits})
-    policy = SandboxPolicy(scratch=scratch, limits=settings, ro_binds=tuple(ro_binds))
+    policy = SandboxPolicy(scratch=scratch, limits=settings, ro_binds=tuple(ro_binds), hidden=tuple(hidden))
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
     return execute_notebook(nb, workdir=scratch, limits=settings, sandbox=policy)
 
@@ -159,6 +159,22 @@ def test_files_outside_the_binds_cannot_be_read(tmp_path):
     assert output.count("refused") == len(probes)
     assert "checkout shows ['.venv', 'grader']" in output
     assert "inputs held-out inputs" in output
+
+
+@needs_bwrap
+def test_a_hidden_folder_inside_a_bind_is_shown_empty(tmp_path):
+    """How the system's dataset folder (Debian's /usr/share/datasets, inside the /usr bind) is kept from
+    the kernel: the raw test splits would undo the secret held-out part."""
+    data = tmp_path / "system"
+    (data / "datasets").mkdir(parents=True)
+    (data / "datasets" / "t10k-labels-idx1-ubyte.gz").write_text("raw labels")
+    (data / "other.txt").write_text("still there")
+    result = run(tmp_path, "import os\n"
+                 f"print('hidden', os.listdir({str(data / 'datasets')!r}))\n"
+                 f"print('other', open({str(data / 'other.txt')!r}).read())",
+                 ro_binds=[data], hidden=(data / "datasets", tmp_path / "absent"))
+    output = texts(result)
+    assert "hidden []" in output and "other still there" in output
 
 
 @needs_bwrap
