@@ -1,7 +1,7 @@
 """The grader's side of the scoring stage: a long-lived scoring process, started once and fed jobs.
 
 Scoring a submission (:mod:`grader.score`) needs Keras, scikit-learn, skops and pytest; importing them
-takes longer than most of the scoring itself. :class:`ScoringServer` starts ``python -m grader.score
+takes longer than most of the scoring itself. :class:`ScoringServer` starts ``python -m grader.score_server
 serve`` once (sandboxed like the student's kernel, but without the student's scratch folder), and for
 each submission copies what it needs into a staging folder the server can read, sends one JSON line
 and reads one back. The server scores every submission in a fresh fork of itself (in a fresh
@@ -73,7 +73,7 @@ class ScoringServer:
     def __init__(self, folder: Path, limits: Limits, *, sandboxed: bool, env: dict[str, str] | None = None,
                  fork: bool = True):
         self.folder, self.limits, self.sandboxed, self.env = Path(folder), limits, sandboxed, dict(env or {})
-        self.fork = fork  # False: a fresh interpreter per submission (no import saved; see grader.score.serve)
+        self.fork = fork  # False: a fresh interpreter per submission (no import saved; see grader.score_server.serve)
         self.forking: bool | None = None  # whether the running server forks (it may decide it cannot)
         self.jobs, self.home, self.log = self.folder / "staged", self.folder / "scoring", self.folder / "scoring.log"
         self._process: subprocess.Popen | None = None
@@ -89,7 +89,7 @@ class ScoringServer:
     # ------------------------------------------------------------------------------- the process
 
     def _command(self) -> list[str]:
-        command = [sys.executable, "-m", "grader.score", "serve"] + ([] if self.fork else ["--no-fork"])
+        command = [sys.executable, "-m", "grader.score_server", "serve"] + ([] if self.fork else ["--no-fork"])
         if not self.sandboxed:
             return command  # never --wipe: HOME is the instructor's own
         from grader.sandbox import SandboxPolicy, wrap_command

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from keras import layers
 
+from grader.artifacts import Artifacts, ObjectUnavailable
 from grader.checks.messages import message
 from grader.checks.rules import SubmissionFacts
 from grader.config import Limits
@@ -27,7 +28,7 @@ from grader.export import export_artifacts
 from grader.heldout import build_heldout
 from grader.pipeline import write_scoring_job
 from grader.records import CheckStatus
-from grader.score import Artifacts, ObjectUnavailable, ScoringPaths, fit_reply, score
+from grader.score import ScoringPaths, fit_reply, score
 from grader.scoring import ScoringServer, stopped_results
 
 

@@ -131,7 +131,7 @@ def test_a_crashed_fork_is_scored_again_in_a_fresh_interpreter(tmp_path, jobs, s
     expected = by_name(server.score(jobs["partial"], "es"))
     crashing = copy_job(jobs["partial"], tmp_path / "crashing")
     crashed = tmp_path / "crashed"
-    # A conftest that kills the forked child (as a native crash would), but not `grader.score once`.
+    # A conftest that kills the forked child (as a native crash would), but not `grader.score_server once`.
     (crashing["job"] / "tests" / "conftest.py").write_text(
         "import os, signal\n"
         "if b'once' not in open('/proc/self/cmdline', 'rb').read():\n"
