@@ -109,7 +109,11 @@ BEFORE = {
 def test_declared_held_out_sets_reproduce_the_arrays_of_before(which, practica3, light_config):
     from grader.heldout import build_heldout
 
-    assert _hashes(build_heldout({"full": practica3, "light": light_config}[which])) == BEFORE[which]
+    from grader.heldout import SEEN_SUFFIX
+
+    hashes = _hashes(build_heldout({"full": practica3, "light": light_config}[which]))
+    # Beside them now: the test images the student had, kept to compare with (tests/test_secret_data.py).
+    assert {name: h for name, h in hashes.items() if not name.endswith(SEEN_SUFFIX)} == BEFORE[which]
 
 
 @needs_data
