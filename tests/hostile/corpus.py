@@ -38,6 +38,7 @@ from grader.instructor import (
     PROJECT_ROOT,
     REFERENCE_DIR,
 )
+from grader.heldout import HELDOUT_FOLDER
 from grader.records import CheckStatus, ExecutionStatus, GradeResult
 from grader.sandbox import grader_package_dir
 from tests import submissions as s
@@ -152,7 +153,7 @@ class Context:
                 "paquete_grader": grader_package_dir() / f"{name}.py",
                 "site_packages": self.site_packages / f"{name}.pth",
                 "junto_al_gradebook": self.gradebook.parent / f"{name}.txt",
-                "respuestas": self.workdir("contenida") / "answers" / f"{name}.npy",
+                "respuestas": self.workdir("contenida") / HELDOUT_FOLDER / "answers" / f"{name}.npy",
                 "otra_entrega": self.other_submission.parent / f"{name}.txt"}
 
     # -- secrets --------------------------------------------------------------------------
@@ -167,7 +168,7 @@ class Context:
         if key == "reference_sha":
             return hashlib.sha256(REFERENCE_METRICS.read_bytes()).hexdigest()
         if key == "answers_sha":
-            return hashlib.sha256((graded.workdir / "answers" / "mnist_labels.npy").read_bytes()).hexdigest()
+            return hashlib.sha256((graded.workdir / HELDOUT_FOLDER / "answers" / "mnist_labels.npy").read_bytes()).hexdigest()
         if key == "gradebook_header":
             return "SQLite format 3"
         raise KeyError(key)
@@ -286,8 +287,8 @@ def _leer(etiqueta, ruta):
 
 _trabajo = os.path.dirname(os.getcwd())  # the grader's folder for this submission: scratch's parent
 _rutas = dict(@@READS@@)
-_rutas["respuestas"] = os.path.join(_trabajo, "answers", "mnist_labels.npy")
-_rutas["respuestas_limpias"] = os.path.join(_trabajo, "answers", "fashion_clean.npy")
+_rutas["respuestas"] = os.path.join(_trabajo, ".heldout", "answers", "mnist_labels.npy")
+_rutas["respuestas_limpias"] = os.path.join(_trabajo, ".heldout", "answers", "fashion_clean.npy")
 _rutas["otra_entrega_relativa"] = os.path.join(_trabajo, "..", "..", "entregas", "otra_alumna", "practica3.ipynb")
 for _etiqueta, _ruta in _rutas.items():
     _leer(_etiqueta, _ruta)
@@ -494,8 +495,9 @@ import numpy as np
 # process must believe none of it.
 _salida = ".grader-artifacts"
 os.makedirs(_salida, exist_ok=True)
-_entradas = os.path.join(os.path.dirname(os.getcwd()), "inputs", "fashion_noisy.npy")
-_ruidosas = np.load(_entradas)
+# The held-out inputs are not there while the student's cells run (grader.heldout): invent some.
+print("entradas durante las celdas:", os.listdir(os.path.join(os.path.dirname(os.getcwd()), "inputs")))
+_ruidosas = np.random.default_rng(0).random((300, 28, 28, 1), dtype="float32")
 _suavizadas = (_ruidosas + np.roll(_ruidosas, 1, 1) + np.roll(_ruidosas, -1, 1)
                + np.roll(_ruidosas, 1, 2) + np.roll(_ruidosas, -1, 2)) / 5
 np.save(os.path.join(_salida, "denoiser.outputs.npy"), _suavizadas.astype("float32"))
@@ -584,17 +586,19 @@ from grader.public_checks import load_public_checks
 
 _perfectas = load_public_checks("practica3").specs
 
-def _exportacion_falsa(namespace, out_dir, inputs_dir, contract, inputs_for):
+def _exportacion_falsa(namespace, out_dir, inputs_dir, contract, inputs_for, *limits):
     """Replaces grader.export.export_artifacts: forged files, and links to the grader's own files."""
     os.makedirs(out_dir, exist_ok=True)
-    trabajo = os.path.dirname(os.path.dirname(out_dir))  # <workdir>: answers/ and job/ live there
+    trabajo = os.path.dirname(os.path.dirname(out_dir))  # <workdir>: .heldout/answers/ and job/ live there
     for nombre in ("cnn_model", "denoiser"):
         with open(os.path.join(out_dir, nombre + ".keras"), "wb") as fichero:
             fichero.write(b"PK\\x03\\x04 esto no es un modelo")
         with open(os.path.join(out_dir, nombre + ".summary.json"), "w") as fichero:
             json.dump(_perfectas[nombre], fichero)
-    os.symlink(os.path.join(trabajo, "answers", "mnist_labels.npy"), os.path.join(out_dir, "cnn_model.outputs.npy"))
-    os.symlink(os.path.join(trabajo, "answers", "fashion_clean.npy"), os.path.join(out_dir, "denoiser.outputs.npy"))
+    os.symlink(os.path.join(trabajo, ".heldout", "answers", "mnist_labels.npy"),
+               os.path.join(out_dir, "cnn_model.outputs.npy"))
+    os.symlink(os.path.join(trabajo, ".heldout", "answers", "fashion_clean.npy"),
+               os.path.join(out_dir, "denoiser.outputs.npy"))
     os.symlink(os.path.join(trabajo, "job", "bounds.json"), os.path.join(out_dir, "cnn_history.history.json"))
     manifest = {nombre: {"status": "exported", "reason": ""} for nombre in ("cnn_model", "denoiser", "cnn_history")}
     with open(os.path.join(out_dir, "manifest.json"), "w") as fichero:
@@ -844,7 +848,7 @@ CASES: list[Case] = [
     Case("read_reference", "contenida", "reads reference_solutions/ and its metrics", CONTAINED,
          output=("bloqueado:soluciones_de_referencia:", "bloqueado:metricas_de_referencia:"),
          secrets=("reference_sha",)),
-    Case("read_answers", "contenida", "reads <workdir>/answers (held-out labels and clean images)", CONTAINED,
+    Case("read_answers", "contenida", "reads <workdir>/.heldout/answers (held-out labels and clean images)", CONTAINED,
          output=("bloqueado:respuestas:", "bloqueado:respuestas_limpias:"), secrets=("answers_sha",)),
     Case("read_gradebook", "contenida", "reads the gradebook and a canary beside it", CONTAINED,
          output=("bloqueado:gradebook:", "bloqueado:canario_del_gradebook:"),
@@ -872,7 +876,7 @@ CASES: list[Case] = [
          "into the artifacts folder before the export", CONTAINED,
          checks={"ej2_autoencoder": missing("denoiser", "no está definido"),
                  "ej2_denoising": missing("denoiser", "no está definido")},
-         output=("artefactos falsos escritos:",)),
+         output=("entradas durante las celdas: []", "artefactos falsos escritos:")),
     # ---------------------------------------------------------------- exportacion_colgada
     Case("export_hang", "exportacion_colgada", "hog_features never returns on the held-out set: the grader's "
          "export cell is interrupted", EX.TIMEOUT,
@@ -914,7 +918,7 @@ CASES: list[Case] = [
          EX.CELL_ERROR,
          checks={"ej1_arquitectura": CheckExpect(0.0, ES.ERROR, "'cnn_model' no se pudo cargar de forma segura"),
                  "ej1_parametros": CheckExpect(0.0, ES.ERROR, "'cnn_model' no se pudo cargar de forma segura")}),
-    Case("symlink_to_labels", "exportacion_falsa", "cnn_model.outputs.npy -> <workdir>/answers/mnist_labels.npy",
+    Case("symlink_to_labels", "exportacion_falsa", "cnn_model.outputs.npy -> <workdir>/.heldout/answers/mnist_labels.npy",
          EX.CELL_ERROR, checks={"ej1_precision_cnn": CheckExpect(0.0, ES.ERROR)}),
     Case("symlink_to_clean_images", "exportacion_falsa",
          "denoiser.outputs.npy -> <workdir>/answers/fashion_clean.npy", EX.CELL_ERROR,
