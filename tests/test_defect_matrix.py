@@ -11,6 +11,7 @@ import pytest
 
 from grader.pipeline import grade_submission
 from grader.records import CheckStatus, ExecutionStatus
+from grader.scoring import ScoringServer
 from tests import submissions as s
 
 pytestmark = pytest.mark.slow
@@ -20,19 +21,26 @@ CNN_ONLY = {"ej1_cnn_entrenamiento": None, "ej1_hog": None, "ej1_svm": None, "ej
             "ej2_evaluacion": None, "ej2_figura": None}
 
 
-def grade(nb, config, released, tmp_path, name="alumno", **options):
+@pytest.fixture(scope="module")
+def scorer(light_config, tmp_path_factory):
+    """One scoring process for the module, as a batch worker keeps one: each grade is a fresh fork."""
+    with ScoringServer(tmp_path_factory.mktemp("scorer"), light_config.limits, sandboxed=True) as server:
+        yield server
+
+
+def grade(nb, config, released, tmp_path, name, scorer):
     path = s.write(nb, tmp_path / f"{name}.ipynb")
     return grade_submission(path, config, student=name, workdir=tmp_path / "work" / name, db_url=released[1],
-                            **options)
+                            scorer=scorer)
 
 
 def by_name(result):
     return {c.name: c for c in result.checks}
 
 
-def test_light_reference_gets_full_marks_and_the_same_score_twice(light_config, released, tmp_path):
+def test_light_reference_gets_full_marks_and_the_same_score_twice(light_config, released, tmp_path, scorer):
     nb = s.fill(released[0])
-    first = grade(nb, light_config, released, tmp_path, "ref1")
+    first = grade(nb, light_config, released, tmp_path, "ref1", scorer)
     checks = by_name(first)
     assert first.execution.status is ExecutionStatus.COMPLETED, first.execution.message
     assert first.execution.sandboxed
@@ -41,7 +49,7 @@ def test_light_reference_gets_full_marks_and_the_same_score_twice(light_config, 
     assert first.score == first.max_score == 6.5
     assert checks["ej1_arquitectura"].details["verified"] is True
     assert {c.name for c in first.checks if c.status is CheckStatus.MANUAL} == {"ej1_informe", "ej2_informe"}
-    second = grade(nb, light_config, released, tmp_path, "ref2")
+    second = grade(nb, light_config, released, tmp_path, "ref2", scorer)
     assert [(c.name, c.points, c.message) for c in second.checks] == [(c.name, c.points, c.message)
                                                                      for c in first.checks]
 
@@ -59,9 +67,9 @@ ARCHITECTURE_DEFECTS = [
 
 @pytest.mark.parametrize("name, options, architecture, parameters, hint", ARCHITECTURE_DEFECTS,
                          ids=[d[0] for d in ARCHITECTURE_DEFECTS])
-def test_architecture_defect(name, options, architecture, parameters, hint, light_config, released, tmp_path):
+def test_architecture_defect(name, options, architecture, parameters, hint, light_config, released, tmp_path, scorer):
     nb = s.fill(released[0], {**CNN_ONLY, "ej1_cnn_modelo": s.cnn_cell(**options)})
-    checks = by_name(grade(nb, light_config, released, tmp_path, name))
+    checks = by_name(grade(nb, light_config, released, tmp_path, name, scorer))
     assert checks["ej1_arquitectura"].points == architecture
     assert hint in checks["ej1_arquitectura"].message
     assert checks["ej1_parametros"].points == parameters
@@ -70,17 +78,17 @@ def test_architecture_defect(name, options, architecture, parameters, hint, ligh
     assert "no se encontró 'svm_hog'" in checks["ej1_svm_hog"].message
 
 
-def test_lambda_layer_is_refused_not_executed(light_config, released, tmp_path):
+def test_lambda_layer_is_refused_not_executed(light_config, released, tmp_path, scorer):
     nb = s.fill(released[0], {**CNN_ONLY, "ej1_cnn_modelo": s.cnn_cell(lambda_layer=True)})
-    checks = by_name(grade(nb, light_config, released, tmp_path, "lambda"))
+    checks = by_name(grade(nb, light_config, released, tmp_path, "lambda", scorer))
     for name in ("ej1_arquitectura", "ej1_parametros", "ej1_precision_cnn"):
         assert checks[name].status is CheckStatus.ERROR and checks[name].points == 0
         assert "no se pudo cargar de forma segura" in checks[name].message and "Lambda" in checks[name].message
 
 
-def test_under_trained_cnn_gets_partial_or_no_accuracy_credit(light_config, released, tmp_path):
+def test_under_trained_cnn_gets_partial_or_no_accuracy_credit(light_config, released, tmp_path, scorer):
     nb = s.fill(released[0], {**CNN_ONLY, "ej1_cnn_entrenamiento": s.cnn_training_cell(images=256)})
-    checks = by_name(grade(nb, light_config, released, tmp_path, "undertrained"))
+    checks = by_name(grade(nb, light_config, released, tmp_path, "undertrained", scorer))
     assert checks["ej1_arquitectura"].points == 1.0 and checks["ej1_parametros"].points == 0.5
     accuracy = checks["ej1_precision_cnn"]
     zero_at, full_at = light_config.threshold_bounds("ej1_precision_cnn")
@@ -89,24 +97,24 @@ def test_under_trained_cnn_gets_partial_or_no_accuracy_credit(light_config, rele
     assert sum(sum(row) for row in accuracy.details["confusion_matrix"]) == light_config.heldout.sets["mnist"].items
 
 
-def test_svm_on_raw_pixels_scores_zero(light_config, released, tmp_path):
+def test_svm_on_raw_pixels_scores_zero(light_config, released, tmp_path, scorer):
     nb = s.fill(released[0], {**CNN_ONLY, "ej1_hog": s.hog_cell(raw_pixels=True), "ej1_svm": s.svm_cell()})
-    checks = by_name(grade(nb, light_config, released, tmp_path, "rawpixels"))
+    checks = by_name(grade(nb, light_config, released, tmp_path, "rawpixels", scorer))
     assert checks["ej1_svm_hog"].points == 0.0
     assert "hog_features devuelve los píxeles sin transformar" in checks["ej1_svm_hog"].message
 
 
-def test_autoencoder_returning_its_input_scores_zero(light_config, released, tmp_path):
+def test_autoencoder_returning_its_input_scores_zero(light_config, released, tmp_path, scorer):
     only_ae = {**CNN_ONLY, "ej2_modelo": s.denoiser_cell(identity=True)}
-    checks = by_name(grade(s.fill(released[0], only_ae), light_config, released, tmp_path, "identity"))
+    checks = by_name(grade(s.fill(released[0], only_ae), light_config, released, tmp_path, "identity", scorer))
     assert checks["ej2_autoencoder"].points == 0.0
     assert "la salida es igual a la entrada" in checks["ej2_autoencoder"].message
     assert checks["ej2_denoising"].points == 0.0
 
 
-def test_cell_raising_is_reported_and_breaks_the_rules(light_config, released, tmp_path):
+def test_cell_raising_is_reported_and_breaks_the_rules(light_config, released, tmp_path, scorer):
     nb = s.fill(released[0], {**CNN_ONLY, "ej1_svm": "raise ValueError('me rindo')"})
-    result = grade(nb, light_config, released, tmp_path, "raises")
+    result = grade(nb, light_config, released, tmp_path, "raises", scorer)
     assert result.execution.status is ExecutionStatus.CELL_ERROR
     assert result.execution.first_error.ename == "ValueError"
     rules = by_name(result)["ej1_normas"]
@@ -114,19 +122,19 @@ def test_cell_raising_is_reported_and_breaks_the_rules(light_config, released, t
     assert by_name(result)["ej1_arquitectura"].points == 1.0  # earlier work still counts
 
 
-def test_infinite_loop_times_out_and_the_rest_is_graded(light_config, released, tmp_path):
+def test_infinite_loop_times_out_and_the_rest_is_graded(light_config, released, tmp_path, scorer):
     limits = light_config.limits.model_copy(update={"cell_timeout_s": 10})
     config = light_config.model_copy(update={"limits": limits})
     nb = s.fill(released[0], {**CNN_ONLY, "ej1_svm": "while True:\n    pass"})
-    result = grade(nb, config, released, tmp_path, "loop")
+    result = grade(nb, config, released, tmp_path, "loop", scorer)
     assert result.execution.status is ExecutionStatus.TIMEOUT
     assert by_name(result)["ej1_arquitectura"].points == 1.0
 
 
-def test_input_call_and_a_written_file_break_the_rules(light_config, released, tmp_path):
+def test_input_call_and_a_written_file_break_the_rules(light_config, released, tmp_path, scorer):
     nb = s.fill(released[0], {**CNN_ONLY, "ej1_svm": "epochs = int(input('¿Épocas? '))",
                               "ej1_hog": "np.save('pesos.npy', np.zeros(3))"})
-    rules = by_name(grade(nb, light_config, released, tmp_path, "rules"))["ej1_normas"]
+    rules = by_name(grade(nb, light_config, released, tmp_path, "rules", scorer))["ej1_normas"]
     asking = next(i for i, c in enumerate(nb.cells, start=1) if c.metadata.get("nbgrader", {}).get("grade_id") == "ej1_svm")
     assert rules.points == 0.0
     assert f"pide datos con input() (celda {asking})" in rules.message
@@ -134,18 +142,18 @@ def test_input_call_and_a_written_file_break_the_rules(light_config, released, t
     assert [v["rule"] for v in rules.details["violations"]] == ["no_input", "runs_clean", "no_disk_writes"]
 
 
-def test_edited_and_deleted_locked_cells_are_restored(light_config, released, tmp_path):
+def test_edited_and_deleted_locked_cells_are_restored(light_config, released, tmp_path, scorer):
     nb = s.fill(released[0], CNN_ONLY)
     nb = s.edit_cell(nb, "ej1_arquitectura", "print('todo correcto')")
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") != "ej1_parametros"]
-    result = grade(nb, light_config, released, tmp_path, "tampered")
+    result = grade(nb, light_config, released, tmp_path, "tampered", scorer)
     assert "ej1_arquitectura" in result.execution.message and "ej1_parametros" in result.execution.message
     executed = open(result.execution.executed_notebook, encoding="utf-8").read()
     assert 'check(\\"ej1_arquitectura\\", cnn_model)' in executed and "todo correcto" not in executed
     assert by_name(result)["ej1_arquitectura"].points == 1.0
 
 
-def test_subclassed_model_is_graded_from_the_kernel_summary_and_flagged(light_config, released, tmp_path):
+def test_subclassed_model_is_graded_from_the_kernel_summary_and_flagged(light_config, released, tmp_path, scorer):
     subclassed = """
 class CNN(keras.Model):
     def __init__(self):
@@ -162,6 +170,6 @@ cnn_model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
 cnn_model(np.zeros((1, 28, 28, 1), "float32"))
 """
     nb = s.fill(released[0], {**CNN_ONLY, "ej1_cnn_modelo": subclassed})
-    checks = by_name(grade(nb, light_config, released, tmp_path, "subclassed"))
+    checks = by_name(grade(nb, light_config, released, tmp_path, "subclassed", scorer))
     assert checks["ej1_arquitectura"].points == 1.0
     assert checks["ej1_arquitectura"].details["verified"] is False
