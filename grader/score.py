@@ -240,7 +240,7 @@ def score(paths: ScoringPaths, lang: str | None = None, *, stopped: dict[str, in
     log = io.StringIO()
     tests = paths.job / "tests"
     args = [str(tests), "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-            "--rootdir", str(tests), "-o", "addopts=", "-o", "markers=check: a graded check",
+            "--rootdir", str(tests), "--import-mode=importlib", "-o", "addopts=", "-o", "markers=check: a graded check",
             "--strict-markers", "-W", "ignore::DeprecationWarning"]
     with contextlib.redirect_stdout(log):
         exit_code = pytest.main(args, plugins=[plugin])
