@@ -20,7 +20,7 @@ from grader.checks.rules import SubmissionFacts, check_rules
 from grader.config import Limits
 from grader.execute import ExecutedNotebook, execute_notebook
 from grader.records import ExecutionStatus
-from grader.sandbox import SandboxPolicy, sandbox_status, tmpfs_mb, wrap_command
+from grader.sandbox import SandboxPolicy, tmpfs_mb, wrap_command
 from grader.workspace import (
     ARTIFACTS,
     HOME_NOISE,
@@ -31,9 +31,8 @@ from grader.workspace import (
     regular_files_copy,
     written_files,
 )
+from tests.test_sandbox import needs_bwrap
 
-USABLE, WHY_NOT = sandbox_status()
-needs_bwrap = pytest.mark.skipif(not USABLE, reason=WHY_NOT)
 GB = 2**30
 SMALL = {"cell_timeout_s": 60, "total_timeout_s": 120, "memory_mb": 2048, "processes": 128}
 
