@@ -15,6 +15,23 @@ COURSE_DATA = Path(os.environ.get("GRADER_DATA_DIR") or SHARED_DATASETS)
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--reference-training", action="store_true",
+                     help="also train the reference solutions on the full datasets (the figures of "
+                          "reference_solutions/*/metrics.json and the thresholds derived from them)")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Full reference trainings re-measure what ``grader reference train`` recorded (about 10 minutes);
+    the default run covers the same code paths on a reduced training split."""
+    if config.getoption("--reference-training"):
+        return
+    skip = pytest.mark.skip(reason="full reference training: run with --reference-training")
+    for item in items:
+        if "reference_training" in item.keywords:
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def practica3():
     from grader.config import load_assignment

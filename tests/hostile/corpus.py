@@ -1067,8 +1067,9 @@ HOST_PROBES: dict[str, Callable[[Context, Graded], list[str]]] = {
 
 # ============================================================================================ grading
 
-def grade_group(ctx: Context, group: Group, config) -> Graded:
-    """grade_submission on one group's file, with the host-side facts gathered right after."""
+def grade_group(ctx: Context, group: Group, config, scorer=None) -> Graded:
+    """grade_submission on one group's file, with the host-side facts gathered right after; ``scorer``:
+    the scoring process the groups share, as a batch worker's submissions share one."""
     from grader.pipeline import grade_submission
 
     path = ctx.submission(group.name)
@@ -1076,7 +1077,8 @@ def grade_group(ctx: Context, group: Group, config) -> Graded:
     workdir = ctx.workdir(group.name)
     started = time.perf_counter()
     try:
-        result = grade_submission(path, config, student=group.name, workdir=workdir, db_url=ctx.db_url)
+        result = grade_submission(path, config, student=group.name, workdir=workdir, db_url=ctx.db_url,
+                                  scorer=scorer)
         error = None
     except Exception as exc:  # noqa: BLE001 (a raise is itself an outcome a case may forbid)
         result, error = None, exc

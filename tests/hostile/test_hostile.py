@@ -35,8 +35,8 @@ MIXED_GOOD = "buena"
 class Corpus:
     """Grades each group once, on first use; the mixed groups come from one batch beside a good one."""
 
-    def __init__(self, ctx: Context, hostile_config, light_config):
-        self.ctx, self.config, self.light = ctx, hostile_config, light_config
+    def __init__(self, ctx: Context, hostile_config, light_config, scorer):
+        self.ctx, self.config, self.light, self.scorer = ctx, hostile_config, light_config, scorer
         self.graded: dict[str, Graded] = {}
         self.batch = None
         self.summary = None
@@ -48,7 +48,7 @@ class Corpus:
         if name not in self.graded:
             for before in group.after:
                 self.get(before)
-            self.graded[name] = grade_group(self.ctx, group, self.config)
+            self.graded[name] = grade_group(self.ctx, group, self.config, self.scorer)
         return self.graded[name]
 
     def mixed(self) -> dict[str, Graded]:
@@ -104,10 +104,15 @@ class Corpus:
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory, light_config, released):
+    """The groups graded one after another share one scoring process (outside the corpus' folder, so it
+    is never taken for a process a submission left behind), as a batch worker's jobs do."""
+    from grader.scoring import ScoringServer
+
     ctx = Context(tmp_path_factory.mktemp("hostil"), released[0], released[1])
     limits = light_config.limits.model_copy(update=HOSTILE_LIMITS)
     try:
-        yield Corpus(ctx, light_config.model_copy(update={"limits": limits}), light_config)
+        with ScoringServer(tmp_path_factory.mktemp("hostile-scorer"), limits, sandboxed=True) as scorer:
+            yield Corpus(ctx, light_config.model_copy(update={"limits": limits}), light_config, scorer)
     finally:
         ctx.close()
 
