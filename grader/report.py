@@ -163,6 +163,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "summary_median": "Mediana",
         "summary_full_marks": "Con la puntuación máxima",
         "summary_review": "Pendientes de revisión",
+        "flags_heading": "Señales para revisar",
+        "flags_intro": "Los puntos de estas comprobaciones son los medidos por el corrector; cada señal pide una mirada del profesor.",
+        "flag_claim": "el cuaderno afirma más de lo medido",
+        "flag_test_split": "posible entrenamiento con el conjunto de test",
+        "flag_review": "pendiente de revisión",
+        "col_flag": "Señal",
+        "col_claimed": "Afirmado / test visto",
+        "col_measured": "Medido / test reservado",
         "histogram_heading": "Distribución de la puntuación automática",
         "histogram_alt": "Histograma de la puntuación automática",
         "histogram_ylabel": "Entregas",
@@ -298,6 +306,14 @@ MESSAGES: dict[str, dict[str, str]] = {
         "summary_median": "Median",
         "summary_full_marks": "Full marks",
         "summary_review": "Awaiting review",
+        "flags_heading": "Flags to review",
+        "flags_intro": "The points of these checks are what the grader measured; each flag asks the instructor to take a look.",
+        "flag_claim": "the notebook claims more than was measured",
+        "flag_test_split": "possible training on the test set",
+        "flag_review": "awaiting review",
+        "col_flag": "Flag",
+        "col_claimed": "Claimed / seen test",
+        "col_measured": "Measured / held-out test",
         "histogram_heading": "Automatic score distribution",
         "histogram_alt": "Histogram of the automatic scores",
         "histogram_ylabel": "Submissions",
@@ -1141,9 +1157,32 @@ def _summary_check_rows(results: list[GradeResult], config: AssignmentConfig | N
     return rows
 
 
+def _summary_flag_rows(results: list[GradeResult], report_links: dict[str, str], config: AssignmentConfig | None,
+                       t: Catalogue) -> list[dict[str, Any]]:
+    """One row per flag a check carries: the notebook's own claim beyond what was measured, a gap
+    between the test images the student had and the held-out ones, or a review the points wait for."""
+    rows = []
+    for result in results:
+        for check in _automatic(result.checks):
+            claim, gap = check.details.get("claim") or {}, check.details.get("test_split") or {}
+            flags = [("claim", claim.get("claimed"), claim.get("measured")) if claim.get("flag") else None,
+                     ("test_split", gap.get("seen"), gap.get("secret")) if gap.get("flag") else None]
+            flags = [f for f in flags if f is not None]
+            if check.needs_review and not flags:
+                flags.append(("review", None, None))
+            for kind, claimed, measured in flags:
+                rows.append({"student": result.student, "href": report_links.get(result.student), "kind": kind,
+                             "check": check.name, "title": check_title(check, config), "flag": t(f"flag_{kind}"),
+                             "claimed": t.num(claimed, 4) if claimed is not None else "",
+                             "measured": t.num(measured, 4) if measured is not None else "",
+                             "message": check.review if kind == "review" and check.review else check.message})
+    return rows
+
+
 def write_class_summary(results: list[GradeResult], out_dir: Path, *, report_links: dict[str, str] | None = None,
                         lang: str = "es", config: AssignmentConfig | None = None) -> Path:
-    """Write ``<out_dir>/index.html``: score histogram, pass rate per check, problems, slowest, all reports.
+    """Write ``<out_dir>/index.html``: score histogram, pass rate per check, flags to review, problems,
+    slowest, all reports.
 
     ``report_links`` maps a student to the href of their report; by default a report is linked when
     ``<out_dir>/<student>.html`` exists.
@@ -1202,6 +1241,7 @@ def write_class_summary(results: list[GradeResult], out_dir: Path, *, report_lin
         title=t("summary_title"),
         assignment_title=config.title if config is not None else ", ".join(assignments),
         stats=stats, histogram=histogram, check_rows=_summary_check_rows(ordered, config, t),
+        flags=_summary_flag_rows(ordered, report_links, config, t),
         problems=problems, slowest=slowest, students=[student_row(r) for r in ordered],
         version=ordered[0].grader_version if ordered else "",
     )

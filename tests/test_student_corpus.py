@@ -177,6 +177,30 @@ def test_standardised_inputs_lose_only_the_accuracy_with_the_fix_named(corpus_re
 
 
 @pytest.mark.slow
+def test_the_class_summary_lists_the_flags_of_the_batch(corpus_results, light_config, tmp_path):
+    """The instructor's summary page names each flagged check of the batch: the claim beyond what was
+    measured (standardised inputs, and no equivalent form), and the checks waiting for review."""
+    from bs4 import BeautifulSoup
+
+    from grader.report import write_class_summary
+
+    results = list(corpus_results.values())
+    for lang, claim_words in (("es", "el cuaderno afirma más de lo medido"),
+                              ("en", "the notebook claims more than was measured")):
+        page = write_class_summary(results, tmp_path / lang, lang=lang, config=light_config)
+        rows = BeautifulSoup(page.read_text(encoding="utf-8"), "html.parser").select("#flags tbody tr")
+        flagged = {(row["data-student"], row["data-check"], row["class"][0]) for row in rows}
+        claims = {(student, check) for student, check, kind in flagged if kind == "flag-claim"}
+        assert claims == {("standardised_inputs", "ej1_precision_cnn")}
+        claim_row = next(r for r in rows if r["class"][0] == "flag-claim")
+        assert claim_words in claim_row.get_text()
+        reviews = {(student, check) for student, check, kind in flagged if kind == "flag-review"}
+        assert reviews == {(r.student, c.name) for r in results for c in r.checks
+                           if c.needs_review and not (c.details.get("claim") or {}).get("flag")
+                           and not (c.details.get("test_split") or {}).get("flag")}
+
+
+@pytest.mark.slow
 def test_hog_written_for_floats_is_told_not_to_multiply_by_255(corpus_results):
     svm = _checks(corpus_results["hog_times_255"])["ej1_svm_hog"]
     assert svm.points < 1.0 and "no multipliques por 255" in svm.message
