@@ -20,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from grader import __version__
+from grader.checks.claims import printed_accuracy
 from grader.checks.rules import SubmissionFacts, missing_module
 from grader.config import AssignmentConfig, Limits
 from grader.datasets import DATA_DIR_ENV
@@ -267,6 +268,16 @@ def execution_facts(nb: nbformat.NotebookNode, record: ExecutionRecord, config: 
             "cell_timeout_s": config.limits.cell_timeout_s}
 
 
+def printed_claims(executed: nbformat.NotebookNode, names) -> dict[str, dict]:
+    """What the student's own cells printed about each of ``names`` when evaluating it (the text of
+    streams and plain-text results, as the student saw it)."""
+    cells = [(cell.source if cell.cell_type == "code" else "",
+              "".join(out.get("text", "") if out.get("output_type") == "stream"
+                      else out.get("data", {}).get("text/plain", "") for out in cell.get("outputs", [])))
+             for cell in executed.cells]
+    return {name: found for name in names if (found := printed_accuracy(cells, name)) is not None}
+
+
 def _kernel_cells(config: AssignmentConfig, paths: dict[str, Path]) -> tuple[list[str], list[str]]:
     preamble = [f"from grader.kernel_setup import prepare_kernel\nprepare_kernel(seed={KERNEL_SEED})"]
     epilogue = [
@@ -375,6 +386,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),
                             written_files=written_files(work["scratch"], executed.written_elsewhere),
                             extra_files=list(extra_files or []),
+                            printed_accuracy=printed_claims(executed.notebook, config.contract),
                             **execution_facts(nb, record, config))
     work["artifacts"] = regular_files_copy(work["artifacts"], workdir / "artifacts")
     write_scoring_job(work["job"], config, facts)

@@ -10,7 +10,7 @@ import shutil
 import numpy as np
 import pytest
 
-from grader.checks.claims import CLAIM_GAP, claimed_accuracy, with_claim
+from grader.checks.claims import CLAIM_GAP, claimed_accuracy, printed_accuracy, with_claim
 from grader.checks.denoising import check_autoencoder_output, check_denoising, with_channel_axis
 from grader.checks.outcome import CheckOutcome
 from grader.checks.rules import SubmissionFacts, check_rules, missing_module
@@ -75,6 +75,43 @@ def test_claim_is_flagged_only_beyond_the_gap_and_never_changes_the_points():
     close = with_claim(measured, {"accuracy": [0.41 + CLAIM_GAP / 2]})
     assert close.message == measured.message and close.details["claim"]["flag"] is False
     assert with_claim(measured, None) is measured
+
+
+KERAS_EVALUATE_LINE = "313/313 ━━━━━━━━━━━━━━━━━━━━ 1s 3ms/step - accuracy: 0.9712 - loss: 0.0921\n"
+
+
+@pytest.mark.parametrize("text, claimed", [
+    (KERAS_EVALUATE_LINE + "Test loss: 0.0921\nTest accuracy: 0.9733999967575073\n", 0.9733999967575073),
+    (KERAS_EVALUATE_LINE, 0.9712),
+    ("Precisión en test: 97.34%\n", 0.9734),
+    ("Precisión: 97,34 %\n", 0.9734),
+    ("acc = 0.41\n", 0.41),
+    ("[0.0921, 0.9734]", None),  # the bare list evaluate returns names no metric
+])
+def test_printed_accuracy_reads_what_students_print_after_evaluate(text, claimed):
+    cells = [("history = cnn_model.fit(x, y)", "Epoch 1/3 - accuracy: 0.99 - val_accuracy: 0.99"),
+             ("loss, acc = cnn_model.evaluate(x_test, y_test)\nprint('Test accuracy:', acc)", text)]
+    found = printed_accuracy(cells, "cnn_model")
+    assert (found == {"claimed": pytest.approx(claimed), "cell": 2}) if claimed is not None else found is None
+
+
+def test_printed_accuracy_belongs_to_the_model_evaluated_and_the_last_cell_counts():
+    cells = [("cnn_model.evaluate(x_test, y_test)", "accuracy: 0.95"),
+             ("improved_model.evaluate(x_test, y_test)", "accuracy: 0.99"),
+             ("_, acc = cnn_model . evaluate(x_test_std, y_test)\nprint(f'acc {acc:.3f}')", "acc 0.981")]
+    assert printed_accuracy(cells, "cnn_model") == {"claimed": 0.981, "cell": 3}
+    assert printed_accuracy(cells, "improved_model") == {"claimed": 0.99, "cell": 2}
+    assert printed_accuracy(cells, "denoiser") is None
+
+
+def test_a_printed_claim_is_preferred_to_the_history_and_named_by_its_cell():
+    measured = CheckOutcome(0.0, "precisión 0.4100", {"accuracy": 0.41})
+    flagged = with_claim(measured, {"accuracy": [0.5]}, "es", printed={"claimed": 0.9734, "cell": 12})
+    assert flagged.details["claim"] == {"claimed": 0.9734, "source": "lo que imprime la celda 12", "measured": 0.41,
+                                        "flag": True}
+    assert "tu cuaderno obtiene 0.973 (lo que imprime la celda 12)" in flagged.message
+    english = with_claim(measured, None, "en", printed={"claimed": 0.9734, "cell": 12})
+    assert "your notebook reports 0.973 (printed by cell 12)" in english.message
 
 
 def test_dtype_sensitive_finds_a_hog_written_for_floats():
@@ -167,12 +204,15 @@ def test_equivalent_cnn_forms_get_full_accuracy_credit(corpus_results):
         assert accuracy.points > 0.5, (name, accuracy.message)
         assert "claim" not in accuracy.details or accuracy.details["claim"]["flag"] is False, (name, accuracy.message)
     assert _checks(corpus_results["subclass_in_function"])["ej1_arquitectura"].details["verified"] is False
+    printed = _checks(corpus_results["history_h"])["ej1_precision_cnn"].details["claim"]  # no cnn_history there
+    assert printed["source"].startswith("lo que imprime la celda") and printed["flag"] is False
 
 
 @pytest.mark.slow
 def test_standardised_inputs_lose_only_the_accuracy_with_the_fix_named(corpus_results):
     accuracy = _checks(corpus_results["standardised_inputs"])["ej1_precision_cnn"]
     assert accuracy.points < 1.0 and accuracy.details["claim"]["flag"] is True
+    assert accuracy.details["claim"]["source"].startswith("lo que imprime la celda")  # print() after evaluate
     assert "pero con imágenes en [0, 1] el modelo obtiene" in accuracy.message and "x / 255" in accuracy.message
 
 

@@ -29,10 +29,11 @@ def test_cnn_parameters(artifacts, specs, lang, credit):
 
 
 @pytest.mark.check("ej1_precision_cnn")
-def test_cnn_accuracy(artifacts, answers, bounds, lang, credit):
+def test_cnn_accuracy(artifacts, answers, bounds, facts, lang, credit):
     outputs, verified = artifacts.outputs("cnn_model")
     history = artifacts.history("cnn_history")
-    outcome = with_claim(check_accuracy(outputs, answers["mnist_labels"], *bounds, lang), history, lang)
+    outcome = with_claim(check_accuracy(outputs, answers["mnist_labels"], *bounds, lang), history, lang,
+                         printed=facts.printed_accuracy.get("cnn_model"))
     seen = artifacts.outputs_on("cnn_model", answers.get("mnist.seen"))
     outcome = with_test_split_gap(outcome, outputs, answers["mnist_labels"], seen, answers.get("mnist_labels.seen"),
                                   lang)

@@ -46,6 +46,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "missing_object": "no se encontró '{name}' en el notebook: {reason}",
         "unloadable": "'{name}' no se pudo cargar de forma segura: {reason}",
         "rules_ok": "cumple las normas de entrega",
+        "claim_printed": "lo que imprime la celda {cell}",
         "claim_gap": "tu cuaderno obtiene {claimed:.3f} ({source}) pero con imágenes en [0, 1] el modelo obtiene "
                      "{measured:.3f}: el modelo espera otras entradas (¿las estandarizaste?); el enunciado pide "
                      "imágenes en [0, 1] (x / 255): entrena con ellas o incluye el preprocesado dentro del modelo",
@@ -134,6 +135,7 @@ MESSAGES: dict[str, dict[str, str]] = {
         "missing_object": "'{name}' was not found in the notebook: {reason}",
         "unloadable": "'{name}' could not be loaded safely: {reason}",
         "rules_ok": "follows the submission rules",
+        "claim_printed": "printed by cell {cell}",
         "claim_gap": "your notebook reports {claimed:.3f} ({source}) but on images in [0, 1] the model gets "
                      "{measured:.3f}: the model expects other inputs (did you standardise them?); the statement "
                      "asks for images in [0, 1] (x / 255): train on those or put the preprocessing inside the model",

@@ -40,6 +40,8 @@ class SubmissionFacts:
     allowed_modules: list[str] = field(default_factory=list)  # [environment] allowed of the assignment
     timed_out_cells: list[str] = field(default_factory=list)  # cells stopped by the per-cell time limit
     cell_timeout_s: int = 0
+    # per contract object: the accuracy a cell evaluating it printed (claims.printed_accuracy)
+    printed_accuracy: dict[str, dict] = field(default_factory=dict)
 
 
 def check_rules(facts: SubmissionFacts, lang: str = "es") -> CheckOutcome:
