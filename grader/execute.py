@@ -77,6 +77,7 @@ from nbformat import NotebookNode
 from traitlets import Instance
 
 from grader.config import Limits
+from grader.i18n import msg, render
 from grader.records import CellError, ExecutionRecord, ExecutionStatus
 from grader.sandbox import SandboxPolicy, SandboxUnavailable, sandbox_status, tmpfs_mb, wrap_command
 from grader.workspace import MAX_DEPTH, Place, Usage, close_places, kernel_places, measure, open_sandbox_places
@@ -113,82 +114,6 @@ PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_
               "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "TZ",
               "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION")
 
-# What the ExecutionRecord's message says, in the course's language (Spanish) or English.
-RECORD_MESSAGES = {
-    "es": {
-        "grader_cell": "la celda {index} del corrector ({phase})",
-        "cell": "la celda {number}",
-        "no_start": "El kernel no arrancó: {reason}",
-        "total": "El notebook superó su tiempo total de {seconds} s durante {where}: se detuvieron el kernel y "
-                 "todos sus procesos, y las celdas siguientes no se ejecutaron.",
-        "cell_kill": "{where} superó el límite de {seconds} s por celda y no se detuvo al interrumpirla: se "
-                     "detuvo el kernel y las celdas siguientes no se ejecutaron. {remedy}",
-        "disk": "El notebook escribió más de {mb} MB en disco durante {where} y se detuvo; las celdas siguientes "
-                "no se ejecutaron (cuentan juntos su carpeta, /tmp y /dev/shm, y cada fichero por su tamaño "
-                "aparente aunque sea disperso). {remedy}",
-        "files": "El notebook creó más de {n} ficheros, carpetas o enlaces durante {where} y se detuvo; las celdas "
-                 "siguientes no se ejecutaron (cuentan juntos su carpeta, /tmp y /dev/shm). {remedy}",
-        "unmeasured": "El notebook creó en disco carpetas que el corrector no puede medir (más de {depth} niveles "
-                      "de profundidad, o sin permiso de lectura) durante {where} y se detuvo; las celdas siguientes "
-                      "no se ejecutaron. {remedy}",
-        "file_size": "Una celda intentó escribir un fichero de más de {mb} MB, el límite por fichero, y la "
-                     "escritura falló. {remedy}",
-        "no_space": "Una celda llenó /tmp o /dev/shm (cada uno tiene {mb} MB) y la escritura falló. {remedy}",
-        "disk_remedy": "Solución: no guardes ficheros en disco (las normas de entrega lo prohíben); deja los "
-                       "resultados en variables.",
-        "memory": "Los procesos del kernel usaron más de {mb} MB durante {where} y se detuvieron; las celdas "
-                  "siguientes no se ejecutaron.",
-        "died": "El kernel murió durante {where} (su proceso terminó: os._exit(), un fallo, el límite de "
-                "memoria o una señal); las celdas siguientes no se ejecutaron.",
-        "interrupted": "{names} superó el límite de {seconds} s por celda y se interrumpió; las celdas "
-                       "siguientes sí se ejecutaron y se corrige lo que ya existía. {remedy}",
-        "remedy": "Solución: entrena menos épocas (el enunciado fija cuántas) o con menos imágenes, para que "
-                  "cada celda tarde menos de {seconds} s en CPU; si tu modelo necesita más, pide al profesor "
-                  "la corrección en la cola con GPU.",
-        "more": " y {n} más",
-        "errors": "{n} celdas dieron error; la primera es {where}: {error}",
-        "error": "Una celda dio error: {where}: {error}",
-        "output": "Las salidas superaron {chars} caracteres; el resto se descartó (el notebook siguió "
-                  "ejecutándose).",
-        "completed": "Todas las celdas se ejecutaron sin errores.",
-        "harness": "(Las celdas del corrector dieron {n} error(es); ver el registro.)",
-    },
-    "en": {
-        "grader_cell": "the grader's {phase} cell {index}",
-        "cell": "cell {number}",
-        "no_start": "The kernel did not start: {reason}",
-        "total": "The notebook ran past its total time limit of {seconds} s during {where}: the kernel and all "
-                 "its processes were killed and later cells did not run.",
-        "cell_kill": "{where} ran longer than the per-cell limit of {seconds} s and did not stop when "
-                     "interrupted: the kernel was killed and later cells did not run. {remedy}",
-        "disk": "The notebook wrote more than {mb} MB to disk during {where} and was killed; later cells did not "
-                "run (its folder, /tmp and /dev/shm count together, and each file at its apparent size even when "
-                "sparse). {remedy}",
-        "files": "The notebook created more than {n} files, folders or links during {where} and was killed; later "
-                 "cells did not run (its folder, /tmp and /dev/shm count together). {remedy}",
-        "unmeasured": "The notebook created folders the grader cannot measure (more than {depth} levels deep, or "
-                      "unreadable) during {where} and was killed; later cells did not run. {remedy}",
-        "file_size": "A cell tried to write a file larger than {mb} MB, the per-file limit, and the write failed. "
-                     "{remedy}",
-        "no_space": "A cell filled /tmp or /dev/shm ({mb} MB each) and the write failed. {remedy}",
-        "disk_remedy": "Fix: do not save files to disk (the submission rules forbid it); keep results in variables.",
-        "memory": "The kernel's processes used more than {mb} MB together during {where} and were killed; "
-                  "later cells did not run.",
-        "died": "The kernel died during {where} (its process ended: os._exit(), a crash, the memory limit or a "
-                "signal); later cells did not run.",
-        "interrupted": "{names} ran longer than the per-cell limit of {seconds} s and was interrupted; the "
-                       "following cells still ran and what already existed is graded. {remedy}",
-        "remedy": "Fix: train for fewer epochs (the statement sets how many) or on fewer images, so that each "
-                  "cell takes less than {seconds} s on a CPU; if your model needs more, ask the instructor to "
-                  "grade it in the GPU queue.",
-        "more": " and {n} more",
-        "errors": "{n} cells raised an error; the first is {where}: {error}",
-        "error": "A cell raised an error: {where}: {error}",
-        "output": "The outputs exceeded {chars} characters; the rest was discarded (the notebook kept running).",
-        "completed": "All cells ran without errors.",
-        "harness": "(Grader cells raised {n} error(s); see the log.)",
-    },
-}
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 _BACKSPACE = re.compile(r"[^\n]\x08")
@@ -842,7 +767,7 @@ class _Run:
     # -- result ---------------------------------------------------------------------------
 
     def _say(self, key: str, **values) -> str:
-        return RECORD_MESSAGES.get(self.lang, RECORD_MESSAGES["en"])[key].format(**values)
+        return render(msg(f"run.{key}", **values), self.lang)
 
     def _name(self, event_or_error: _Event | CellError) -> str:
         """How a student counts: the 1-based position in the notebook, with the cell's id."""

@@ -25,6 +25,7 @@ from grader.checks.rules import SubmissionFacts, missing_module
 from grader.config import AssignmentConfig, Limits
 from grader.datasets import DATA_DIR_ENV
 from grader.errors import GraderError, InvalidSubmissionError
+from grader.i18n import msg, render
 from grader.heldout import HELDOUT_FOLDER, HeldOutFolders, link_inputs, prepare_heldout
 from grader.public_checks import ASSIGNMENT_ENV, load_public_checks, public_checks_path
 from grader.records import (CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
@@ -37,64 +38,9 @@ INPUT_CALL = re.compile(r"(?<![\w.])input\s*\(")
 # which would let the kernel replay the draw of the secret items.
 KERNEL_SEED = 12345
 
-# What the student reads about a damaged notebook, in the course's language (Spanish) or English.
-READ_MESSAGES = {
-    "es": {
-        "too_many_cells": "{path}: el notebook tiene {count} celdas, más que el límite de {limit}, y no se ha "
-                          "ejecutado; solución: borra las celdas que sobran (vacías o repetidas) y entrégalo de "
-                          "nuevo",
-        "too_much_source": "{path}: el código y el texto de sus celdas ocupan {mb} MB, más que el límite de "
-                           "{limit} MB, y no se ha ejecutado (la celda {cell} sola ocupa {cell_mb} MB); solución: "
-                           "no pegues datos ni imágenes en las celdas (cárgalos desde un fichero) y entrégalo de "
-                           "nuevo",
-        "bad_cell": "{path}: la celda {cell} está dañada ({what}) y el notebook no se ha ejecutado; solución: copia "
-                    "tus respuestas en el notebook publicado, ábrelo y guárdalo en Jupyter o Colab, y entrega ese",
-        "not_a_cell": "no es un objeto JSON sino {kind}",
-        "bad_source": "su campo 'source' no es texto sino {kind}",
-        "number": "un número ({value})",
-        "boolean": "un booleano ({value})",
-        "object": "un objeto JSON",
-        "list": "una lista con valores que no son líneas de texto",
-        "other": "de tipo {value}",
-        "bad_type": "su campo 'cell_type' falta o no es code, markdown ni raw",
-        "no_source_one": "la celda {cells} no tenía campo 'source' (ausente o null en el fichero) y se ha tratado "
-                         "como vacía; comprueba que no perdiste código al guardar",
-        "no_source_many": "las celdas {cells} no tenían campo 'source' (ausente o null en el fichero) y se han "
-                          "tratado como vacías; comprueba que no perdiste código al guardar",
-        "restored": "celdas bloqueadas restauradas: {cells}",
-    },
-    "en": {
-        "too_many_cells": "{path}: the notebook has {count} cells, more than the limit of {limit}, and was not "
-                          "run; fix: delete the cells you do not need (empty or repeated ones) and submit it again",
-        "too_much_source": "{path}: the code and text of its cells take {mb} MB, more than the limit of "
-                           "{limit} MB, and it was not run (cell {cell} alone takes {cell_mb} MB); fix: do not "
-                           "paste data or images into cells (load them from a file) and submit it again",
-        "bad_cell": "{path}: cell {cell} is damaged ({what}) and the notebook was not run; fix: copy your "
-                    "answers into the released notebook, open and save it in Jupyter or Colab, and submit that one",
-        "not_a_cell": "it is not a JSON object but {kind}",
-        "bad_source": "its 'source' field is not text but {kind}",
-        "number": "a number ({value})",
-        "boolean": "a boolean ({value})",
-        "object": "a JSON object",
-        "list": "a list with items that are not lines of text",
-        "other": "of type {value}",
-        "bad_type": "its 'cell_type' field is missing or not code, markdown or raw",
-        "no_source_one": "cell {cells} had no 'source' field (missing or null in the file) and was treated as "
-                         "empty; check that no code was lost when saving",
-        "no_source_many": "cells {cells} had no 'source' field (missing or null in the file) and were treated as "
-                          "empty; check that no code was lost when saving",
-        "restored": "locked cells restored: {cells}",
-    },
-}
-
 
 def _say(lang: str, key: str, **values) -> str:
-    return READ_MESSAGES.get(lang, READ_MESSAGES["en"])[key].format(**values)
-
-
-def _megabytes(lang: str, size: int) -> str:
-    text = f"{size / 1e6:.1f}"
-    return text.replace(".", ",") if lang == "es" else text
+    return render(msg(f"read.{key}", **values), lang)
 
 
 def _utf8_size(text: str) -> int:
@@ -152,9 +98,9 @@ def _check_cells(cells: list, path: Path, limits: Limits, lang: str) -> list[int
         total += size
         largest = max(largest, (size, index))
     if total > limits.max_source_mb * 1_000_000:
-        raise InvalidSubmissionError(_say(lang, "too_much_source", path=path, mb=_megabytes(lang, total),
+        raise InvalidSubmissionError(_say(lang, "too_much_source", path=path, mb=total / 1e6,
                                           cell=cell_label(cells[largest[1]], largest[1]),
-                                          cell_mb=_megabytes(lang, largest[0]), limit=limits.max_source_mb))
+                                          cell_mb=largest[0] / 1e6, limit=limits.max_source_mb))
     return empty
 
 
@@ -202,7 +148,7 @@ def read_submission(path: Path, limits: Limits | None = None,
     for index in empty:
         nb.cells[index]["source"] = ""
     if empty:
-        notes.append(_say(lang, "no_source_one" if len(empty) == 1 else "no_source_many",
+        notes.append(_say(lang, "no_source", n=len(empty),
                           cells=", ".join(cell_label(nb.cells[index], index) for index in empty)))
     if version != 4:
         notes.append(f"nbformat {version} converted to nbformat 4")

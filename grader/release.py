@@ -66,6 +66,7 @@ from grader import gradebook
 from grader import metadata as student_metadata
 from grader.config import AssignmentConfig
 from grader.errors import GraderError, InvalidSubmissionError
+from grader.i18n import msg, render
 
 RELEASE_PREPROCESSORS = (
     LockCells,
@@ -106,47 +107,6 @@ STUBS = {
            "missing": "This cell (id:{cell_id}) was missing from the submission. It was added back by nbgrader.\n\n"},
 }
 
-# Notes on cells whose nbgrader metadata could not be used as submitted (see repair_nbgrader_metadata).
-REPAIR_MESSAGES = {
-    "es": {
-        "cell": "celda {cells}",
-        "cells": "celdas {cells}",
-        "unknown": "{cells}: grade_id de nbgrader que esta práctica no tiene ({ids}; ¿viene de otro notebook?): "
-                   "se quitaron esos metadatos y su código se ejecuta como el de cualquier otra celda",
-        "duplicate": "{cells}: grade_id de nbgrader repetido ({ids}): se quitaron esos metadatos y su código se "
-                     "ejecuta como el de cualquier otra celda",
-        "kept": "'{grade_id}', que cuenta en la celda {cell}",
-        "stripped": "{cells}: metadatos de nbgrader dañados ({why}): se quitaron y su código se ejecuta como el "
-                    "de cualquier otra celda",
-        "rebuilt": "{cells}: metadatos de nbgrader dañados ({why}): se restauraron los del notebook publicado",
-        "fix": "para evitarlo, trabaja sobre el notebook publicado sin copiar celdas de otros notebooks ni "
-               "editar sus metadatos",
-        "not_object": "no son un objeto JSON",
-        "missing": "falta {key}",
-        "invalid": "{key}={value} no es válido",
-        "unknown_key": "clave desconocida {key}",
-        "rejected": "nbgrader no los acepta: {reason}",
-    },
-    "en": {
-        "cell": "cell {cells}",
-        "cells": "cells {cells}",
-        "unknown": "{cells}: nbgrader grade_id that this assignment does not have ({ids}; copied from another "
-                   "notebook?): that metadata was removed and the code runs like that of any other cell",
-        "duplicate": "{cells}: repeated nbgrader grade_id ({ids}): that metadata was removed and the code runs "
-                     "like that of any other cell",
-        "kept": "'{grade_id}', which counts in cell {cell}",
-        "stripped": "{cells}: damaged nbgrader metadata ({why}): it was removed and the code runs like that of any "
-                    "other cell",
-        "rebuilt": "{cells}: damaged nbgrader metadata ({why}): the released notebook's was put back",
-        "fix": "to avoid this, work on the released notebook without copying cells from other notebooks or "
-               "editing their metadata",
-        "not_object": "not a JSON object",
-        "missing": "{key} is missing",
-        "invalid": "{key}={value} is not valid",
-        "unknown_key": "unknown key {key}",
-        "rejected": "nbgrader rejects it: {reason}",
-    },
-}
 NBGRADER_FLAGS = ("grade", "solution", "locked", "task")
 GRADE_ID = re.compile(r"^[a-zA-Z0-9_\-]+$")
 _METADATA_VALIDATOR = MetadataValidator()  # nbgrader's, for the current schema (v3)
@@ -444,7 +404,7 @@ def _give_cells_ids(nb: NotebookNode) -> None:
 
 
 def _say(config: AssignmentConfig, message: str, **values) -> str:
-    return REPAIR_MESSAGES.get(config.language, REPAIR_MESSAGES["en"])[message].format(**values)
+    return render(msg(f"repair.{message}", **values), config.language)
 
 
 def _metadata_problem(cell: NotebookNode, config: AssignmentConfig) -> str | None:
@@ -573,7 +533,7 @@ def repair_nbgrader_metadata(nb: NotebookNode, config: AssignmentConfig,
         if not cells:
             continue
         numbers = ", ".join(cell_label(nb.cells[index], index) for index, _ in cells)
-        where = _say(config, "cell" if len(cells) == 1 else "cells", cells=numbers)
+        where = _say(config, "cells", n=len(cells), cells=numbers)
         details = list(dict.fromkeys(detail for _, detail in cells))
         if kind == "unknown":
             notes.append(_say(config, kind, cells=where, ids=", ".join(f"'{d[:40]}'" for d in details[:5])))

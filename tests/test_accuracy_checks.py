@@ -54,7 +54,7 @@ def test_a_better_model_gets_the_credit_its_accuracy_earns():
     improved = predictions_with_errors(np.arange(0, 40))   # 0.992
     base = predictions_with_errors(np.arange(0, 100))      # 0.98
     outcome = check_improvement(improved, base, LABELS, zero_at=0.95, full_at=0.995)
-    assert outcome.message.startswith("el modelo mejorado (0.9920) supera a la CNN base (0.9800)")
+    assert outcome.message.startswith("el modelo mejorado (0,9920) supera a la CNN base (0,9800)")
     assert outcome.fraction == pytest.approx((0.992 - 0.95) / (0.995 - 0.95))
 
 

@@ -90,7 +90,7 @@ def test_wrong_padding_points_at_the_second_convolution():
     assert outcome.fraction == 0.5  # one wrong setting; the later shapes only echo it
     params = compare_parameters(EXPECTED, summarize(given_cnn(conv2_padding="same")))
     assert params.fraction == 0.0
-    assert params.message == "97196 parámetros, esperados 58796 | capa 6 (Dense): 78500 parámetros, esperados 40100"
+    assert params.message == "97.196 parámetros, esperados 58.796 | capa 6 (Dense): 78.500 parámetros, esperados 40.100"
 
 
 @pytest.mark.parametrize("kwargs, index, hint", [

@@ -213,7 +213,7 @@ def test_a_huge_history_is_cut_in_the_kernel_and_the_check_says_so(light_config,
     read = artifacts.history("cnn_history")
     assert list(read) == ["accuracy", "loss"] and len(read["loss"]) == 10
     assert "'cnn_history' tiene 53 métricas, se usan 2" in artifacts.notes
-    assert "'cnn_history'['accuracy'] tiene 1000000 valores, se usan 10" in artifacts.notes
+    assert "'cnn_history'['accuracy'] tiene 1.000.000 valores, se usan 10" in artifacts.notes
 
 
 def test_a_history_file_past_the_bound_is_not_read_and_the_check_says_so(light_config, genuine, tmp_path):
@@ -284,7 +284,7 @@ def test_a_reply_always_fits_and_names_what_was_cut():
     assert fit_reply(reply, 64 * 2**20, "es") is reply  # nothing to cut
     english = fit_reply(json.loads(json.dumps({**reply, "checks": [{**huge, "message": "m" * 400_000}]})),
                         64 * 1024, "en")
-    assert len(json.dumps(english)) <= 64 * 1024 and "[cut: the message had 400000 characters" in \
+    assert len(json.dumps(english)) <= 64 * 1024 and "[cut: the message had 400,000 characters" in \
         english["checks"][0]["message"]
 
 
@@ -292,7 +292,7 @@ def test_a_job_whose_server_had_to_be_killed_still_gets_a_result(light_config, g
     results = stopped_results(genuine["job"], "en", 1800)
     assert [r.name for r in results] == list(light_config.checks)
     assert all(r.status is CheckStatus.ERROR and r.points == 0.0 for r in results)
-    assert results[0].message == "not evaluated: grading ran past its limit of 1800 s and was stopped"
+    assert results[0].message == "not evaluated: grading ran past its limit of 1,800 s and was stopped"
 
 
 def test_the_bounds_are_validated():
@@ -349,7 +349,7 @@ def test_a_model_past_its_time_is_stopped_and_the_job_still_gets_every_result(sl
     denoising = checks["ej2_denoising"]  # scored after the stop
     assert denoising.status is not CheckStatus.ERROR, denoising.message
     assert "[recortado: 'denoiser_history' tiene 5 métricas, se usan 2; 'denoiser_history'['metric0'] tiene " \
-           "100000 valores, se usan 10" in denoising.message
+           "100.000 valores, se usan 10" in denoising.message
     assert len(denoising.details["history"]["metric0"]) == 10
     assert checks["ej1_normas"].status is not CheckStatus.ERROR
 

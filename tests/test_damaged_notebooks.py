@@ -122,9 +122,9 @@ def test_limits_are_validated():
 
 
 @pytest.mark.parametrize("language, fact", [
-    ("es", "el notebook tiene 100000 celdas, más que el límite de 1000, y no se ha ejecutado; solución: borra las "
+    ("es", "el notebook tiene 100.000 celdas, más que el límite de 1000, y no se ha ejecutado; solución: borra las "
            "celdas que sobran"),
-    ("en", "the notebook has 100000 cells, more than the limit of 1000, and was not run; fix: delete the cells"),
+    ("en", "the notebook has 100,000 cells, more than the limit of 1,000, and was not run; fix: delete the cells"),
 ])
 def test_hundred_thousand_cells_are_rejected_without_running(tmp_path, practica3, released, language, fact):
     config = practica3.model_copy(update={"language": language})

@@ -193,7 +193,7 @@ def test_a_million_empty_files_stop_at_the_file_limit(tmp_path, folder, lang):
         assert ("El notebook creó más de 2000 ficheros, carpetas o enlaces durante la celda 1" in record.message
                 and "Solución: no guardes ficheros en disco" in record.message)
     else:
-        assert ("The notebook created more than 2000 files, folders or links during cell 1" in record.message
+        assert ("The notebook created more than 2,000 files, folders or links during cell 1" in record.message
                 and "Fix: do not save files to disk" in record.message)
     assert time.monotonic() - started < 30
     assert 2000 < result.disk["files"] < 10**6                    # stopped long before a million

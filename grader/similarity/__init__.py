@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from grader.errors import GraderError
+from grader import i18n
 from grader.records import write_json_atomic
 from grader.similarity import fingerprint as fp
 
@@ -465,8 +466,7 @@ def similarity_report(config: AssignmentConfig, submissions_dir: Path, out_dir: 
                        "compare_s": round(time.perf_counter() - fingerprinted, 2)}}
     json_path = write_json_atomic(out_dir / REPORT_JSON, data)
     html_path = write_html(data, out_dir / REPORT_HTML, lang=lang, title=config.title)
-    log(f"{len(students)} entregas comparadas, {data['flagged_pairs']} parejas señaladas"
-        if lang == "es" else f"{len(students)} submissions compared, {data['flagged_pairs']} pairs flagged")
+    log(i18n.render(i18n.msg("similarity.log_done", compared=len(students), n=data["flagged_pairs"]), lang))
     return SimilarityRun(json_path, html_path, data)
 
 
