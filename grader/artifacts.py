@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from grader.checks.messages import message
+from grader.i18n import Message, msg
 from grader.config import AssignmentConfig
 
 # Modules whose classes (and numpy's ufuncs) a student's estimator may be made of. Functions are never
@@ -129,14 +129,14 @@ def _size(shapes: list[tuple[int, ...]]) -> int:
     return sum(int(np.prod(shape, dtype=np.int64)) if shape else 1 for shape in shapes)
 
 
-def archive_problem(path: Path, config: dict, summary: dict | None, lang: str,
-                    max_weights_bytes: int = 2**31) -> str | None:
+def archive_problem(path: Path, config: dict, summary: dict | None,
+                    max_weights_bytes: int = 2**31) -> Message | None:
     """Why the archive of a model the grader cannot rebuild does not match the layer summary the kernel
     reported (None when it does): its weights must be real HDF5 (at most ``max_weights_bytes``) holding,
     layer by layer, the parameters and widths the summary states, and its build input must be the
     summary's."""
     if summary is None:
-        return message(lang, "archive_no_summary")
+        return msg("archive_no_summary")
     try:
         with zipfile.ZipFile(path) as archive, archive.open("model.weights.h5") as entry:
             data = entry.read(max_weights_bytes + 1)
@@ -144,11 +144,11 @@ def archive_problem(path: Path, config: dict, summary: dict | None, lang: str,
             raise ValueError("no HDF5 signature")
         groups = _weight_groups(data)
     except Exception:  # no entry, not HDF5, damaged: whatever h5py refuses
-        return message(lang, "archive_no_weights")
+        return msg("archive_no_weights")
     declared_total = summary.get("total_params")
     found_total = sum(_size(shapes) for _, shapes in groups)
     if not isinstance(declared_total, int) or found_total != declared_total:
-        return message(lang, "archive_total", found=found_total, declared=declared_total)
+        return msg("archive_total", found=found_total, declared=declared_total)
     named = any(name is not None for name, _ in groups)
     unused = list(groups)
     for row in summary["layers"]:
@@ -158,11 +158,11 @@ def archive_problem(path: Path, config: dict, summary: dict | None, lang: str,
         layer = str(row.get("name"))
         candidates = [g for g in unused if not named or g[0] == layer]
         if not candidates:
-            return message(lang, "archive_layer_missing", layer=layer, params=params)
+            return msg("archive_layer_missing", layer=layer, params=params)
         matching = [g for g in candidates if _size(g[1]) == params]
         if not matching:
             found = _size(candidates[0][1]) if named else "?"
-            return message(lang, "archive_layer_params", layer=layer, declared=params, found=found)
+            return msg("archive_layer_params", layer=layer, declared=params, found=found)
         settings = row.get("config") if isinstance(row.get("config"), dict) else {}
         for key in WIDTH_KEYS:
             width = settings.get(key)
@@ -172,7 +172,7 @@ def archive_problem(path: Path, config: dict, summary: dict | None, lang: str,
             output = row.get("output_shape")
             if not shaped or (isinstance(output, list) and output and output[-1] not in (None, width)):
                 shape = list(matching[0][1][0]) if matching[0][1] else []
-                return message(lang, "archive_layer_width", layer=layer, setting=key, declared=width, shape=shape)
+                return msg("archive_layer_width", layer=layer, setting=key, declared=width, shape=shape)
             matching = shaped
         unused.remove(matching[0])
     built = (config.get("build_config") or {}).get("input_shape") if isinstance(config.get("build_config"), dict) \
@@ -181,7 +181,7 @@ def archive_problem(path: Path, config: dict, summary: dict | None, lang: str,
     if isinstance(built, list) and isinstance(declared_input, list):
         if len(built) != len(declared_input) or any(
                 isinstance(b, int) and isinstance(d, int) and b != d for b, d in zip(built[1:], declared_input[1:])):
-            return message(lang, "archive_input", declared=declared_input, found=built)
+            return msg("archive_input", declared=declared_input, found=built)
     return None
 
 
@@ -189,9 +189,9 @@ class ObjectUnavailable(Exception):
     """A contract object is missing, invalid or could not be loaded safely; the message says which.
     ``review``: why the check that read it also waits for the instructor (a file that looks forged)."""
 
-    def __init__(self, text: str, review: str | None = None):
-        super().__init__(text)
-        self.review = review
+    def __init__(self, text: Message, review: Message | None = None):
+        super().__init__(text.key)
+        self.text, self.review = text, review
 
 
 class _TooLarge(Exception):
@@ -238,9 +238,9 @@ class Artifacts:
     ``notes``, and why its figures need the instructor's review in ``reviews`` (:meth:`start_check`
     empties both)."""
 
-    def __init__(self, folder: Path, inputs: dict[str, np.ndarray], config: AssignmentConfig, lang: str,
+    def __init__(self, folder: Path, inputs: dict[str, np.ndarray], config: AssignmentConfig,
                  stopped: dict[str, int] | None = None):
-        self.folder, self.inputs, self.config, self.lang = Path(folder), inputs, config, lang
+        self.folder, self.inputs, self.config = Path(folder), inputs, config
         self.limits = config.limits
         self.stopped = dict(stopped or {})
         self.manifest, self._manifest_problem = self._read_manifest()
@@ -248,19 +248,19 @@ class Artifacts:
         self._outputs: dict[str, tuple[np.ndarray, bool]] = {}  # two checks may read one model's outputs
         self._verified: dict[str, bool | ObjectUnavailable] = {}
         self._timing: list[str] = []
-        self.notes: list[str] = []
-        self.reviews: list[str] = []
+        self.notes: list[Message] = []
+        self.reviews: list[Message] = []
 
     # ------------------------------------------------------------------ bounds, notes and reviews
 
     def start_check(self) -> None:
         self.notes, self.reviews = [], []
 
-    def _note(self, text: str) -> None:
+    def _note(self, text: Message) -> None:
         if text not in self.notes:
             self.notes.append(text)
 
-    def _review(self, text: str) -> None:
+    def _review(self, text: Message) -> None:
         if text not in self.reviews:
             self.reviews.append(text)
 
@@ -269,7 +269,7 @@ class Artifacts:
         text, limit = str(value), self.limits.name_chars
         if len(text) <= limit:
             return text
-        self._note(message(self.lang, "cut_name", total=len(text), kept=limit))
+        self._note(msg("cut_name", total=len(text), kept=limit))
         return text[:limit - 1] + "…"
 
     @contextlib.contextmanager
@@ -286,27 +286,27 @@ class Artifacts:
             self._timing.remove(name)
             _progress({"event": "end", "object": name})
 
-    def _read_manifest(self) -> tuple[dict, str | None]:
+    def _read_manifest(self) -> tuple[dict, Message | None]:
         path = self.folder / "manifest.json"
         if not path.is_file():
             return {}, None
         try:
             raw = _read_json_bounded(path, MANIFEST_MAX_BYTES)
         except _TooLarge as too:
-            return {}, message(self.lang, "manifest_unreadable", reason=message(
-                self.lang, "cut_file", file="manifest.json", size=_size_text(too.size),
-                limit=_size_text(MANIFEST_MAX_BYTES)))
+            return {}, msg("manifest_unreadable", reason=msg("cut_file", file="manifest.json",
+                                                             size=_size_text(too.size),
+                                                             limit=_size_text(MANIFEST_MAX_BYTES)))
         except (OSError, ValueError) as exc:
-            return {}, message(self.lang, "manifest_unreadable", reason=_short(exc, 200))
+            return {}, msg("manifest_unreadable", reason=_short(exc, 200))
         if not isinstance(raw, dict):
-            return {}, message(self.lang, "manifest_unreadable", reason=type(raw).__name__)
+            return {}, msg("manifest_unreadable", reason=type(raw).__name__)
         manifest = {}
         for name in self.config.contract:  # only the contract's names; each entry checked
             entry = raw.get(name)
             if entry is None:
                 continue
             if not isinstance(entry, dict) or not isinstance(entry.get("status"), str):
-                entry = {"status": "invalid", "reason": message(self.lang, "manifest_unreadable", reason=name)}
+                entry = {"status": "invalid", "reason": msg("manifest_unreadable", reason=name)}
             entry = dict(entry)
             reason = str(entry.get("reason", ""))
             if len(reason) > self.limits.reason_chars:
@@ -330,29 +330,28 @@ class Artifacts:
             total = cut.get("total") if isinstance(cut.get("total"), int) else f">{kept}"
             field = cut.get("field")
             if field == "reason":
-                self._note(message(self.lang, "cut_reason", name=name, total=total, kept=kept))
+                self._note(msg("cut_reason", name=name, total=total, kept=kept))
             elif field == "history_keys":
-                self._note(message(self.lang, "cut_history_keys", name=name, total=total, kept=kept))
+                self._note(msg("cut_history_keys", name=name, total=total, kept=kept))
             elif field == "history_values":
                 key = str(cut.get("key", ""))[:self.limits.name_chars]
-                self._note(message(self.lang, "cut_history_values", name=name, metric=key, total=total, kept=kept))
+                self._note(msg("cut_history_values", name=name, metric=key, total=total, kept=kept))
             elif field == "name":
-                self._note(message(self.lang, "cut_name", total=total, kept=kept))
+                self._note(msg("cut_name", total=total, kept=kept))
 
     # ------------------------------------------------------------------------------ the objects
 
     def require(self, name: str) -> None:
         if name in self.stopped:
-            raise ObjectUnavailable(message(self.lang, "object_timeout", name=name, seconds=self.stopped[name]))
+            raise ObjectUnavailable(msg("object_timeout", name=name, seconds=self.stopped[name]))
         entry = self.manifest.get(name)
         if entry is None:
-            raise ObjectUnavailable(message(self.lang, "missing_object", name=name, reason=self._manifest_problem
-                                            or "el notebook no llegó a exportarlo (¿se detuvo antes?)"))
+            raise ObjectUnavailable(msg("missing_object", name=name, reason=self._manifest_problem or msg("not_exported")))
         self._note_cuts(name, entry)
         if entry.get("timed_out_s"):
-            raise ObjectUnavailable(message(self.lang, "object_timeout", name=name, seconds=entry["timed_out_s"]))
+            raise ObjectUnavailable(msg("object_timeout", name=name, seconds=entry["timed_out_s"]))
         if entry["status"] != "exported":
-            raise ObjectUnavailable(message(self.lang, "missing_object", name=name, reason=entry["reason"]))
+            raise ObjectUnavailable(msg("missing_object", name=name, reason=entry["reason"]))
 
     def model(self, name: str):
         """The Keras model loaded with ``safe_mode`` (no Lambda bytecode, no unknown classes)."""
@@ -367,7 +366,7 @@ class Artifacts:
                     self._models[name] = exc
         loaded = self._models[name]
         if isinstance(loaded, Exception):
-            raise ObjectUnavailable(message(self.lang, "unloadable", name=name, reason=_short(loaded)))
+            raise ObjectUnavailable(msg("unloadable", name=name, reason=_short(loaded)))
         return loaded
 
     def model_verified(self, name: str) -> bool:
@@ -381,9 +380,9 @@ class Artifacts:
             self._verified[name] = self._verify(name)
         verified = self._verified[name]
         if isinstance(verified, ObjectUnavailable):
-            raise ObjectUnavailable(str(verified), verified.review)
+            raise ObjectUnavailable(verified.text, verified.review)
         if not verified:
-            self._review(message(self.lang, "review_unverified", name=name))
+            self._review(msg("review_unverified", name=name))
         return verified
 
     def _verify(self, name: str) -> bool | ObjectUnavailable:
@@ -398,11 +397,11 @@ class Artifacts:
             if "Lambda" in str(exc) or config is None or not needs_student_code(config):
                 return exc
             with self._timed(name):
-                problem = archive_problem(path, config, self._kernel_summary(name), self.lang,
+                problem = archive_problem(path, config, self._kernel_summary(name),
                                           2 * self.limits.file_size_mb * 2**20)
             if problem is not None:
-                return ObjectUnavailable(message(self.lang, "forged_archive", name=name, reason=problem),
-                                         review=message(self.lang, "review_inconsistent", name=name))
+                return ObjectUnavailable(msg("forged_archive", name=name, reason=problem),
+                                         review=msg("review_inconsistent", name=name))
             return False
 
     def _kernel_summary(self, name: str) -> dict | None:
@@ -432,9 +431,9 @@ class Artifacts:
                 return self._bounded_names(summarize(self.model(name))), True
         summary = self._kernel_summary(name)
         if summary is None:  # checked by model_verified: only a file changed since could get here
-            raise ObjectUnavailable(message(self.lang, "forged_archive", name=name,
-                                            reason=message(self.lang, "archive_no_summary")),
-                                    review=message(self.lang, "review_inconsistent", name=name))
+            raise ObjectUnavailable(msg("forged_archive", name=name,
+                                            reason=msg("archive_no_summary")),
+                                    review=msg("review_inconsistent", name=name))
         return summary, False
 
     def outputs(self, name: str) -> tuple[np.ndarray, bool]:
@@ -443,7 +442,7 @@ class Artifacts:
             self._outputs[name] = self._compute_outputs(name)
         outputs, verified = self._outputs[name]
         if not verified:
-            self._review(message(self.lang, "review_unverified", name=name))
+            self._review(msg("review_unverified", name=name))
         return outputs, verified
 
     def outputs_on(self, name: str, images: np.ndarray | None) -> np.ndarray | None:
@@ -490,8 +489,8 @@ class Artifacts:
         got = list(outputs.shape)
         if (declared is not None and len(got) != len(expected)) or any(
                 isinstance(e, int) and e != g for e, g in zip(expected, got)):
-            raise ObjectUnavailable(message(self.lang, "outputs_inconsistent", name=name, got=got, expected=expected),
-                                    review=message(self.lang, "review_inconsistent", name=name))
+            raise ObjectUnavailable(msg("outputs_inconsistent", name=name, got=got, expected=expected),
+                                    review=msg("review_inconsistent", name=name))
 
     def features(self, name: str) -> np.ndarray:
         self.require(name)
@@ -514,7 +513,7 @@ class Artifacts:
         try:
             raw = _read_json_bounded(path, limit)
         except _TooLarge as too:
-            self._note(message(self.lang, "cut_file", file=path.name, size=_size_text(too.size),
+            self._note(msg("cut_file", file=path.name, size=_size_text(too.size),
                                limit=_size_text(limit)))
             return None
         except (OSError, ValueError):
@@ -523,13 +522,13 @@ class Artifacts:
             return None
         keys, values = self.limits.history_keys, self.limits.history_values
         if len(raw) > keys:
-            self._note(message(self.lang, "cut_history_keys", name=name, total=len(raw), kept=keys))
+            self._note(msg("cut_history_keys", name=name, total=len(raw), kept=keys))
         history: dict[str, list[float | None]] = {}
         for key, series in list(raw.items())[:keys]:
             key = self._name(key)
             series = series if isinstance(series, list) else []
             if len(series) > values:
-                self._note(message(self.lang, "cut_history_values", name=name, metric=key, total=len(series),
+                self._note(msg("cut_history_values", name=name, metric=key, total=len(series),
                                    kept=values))
             history[key] = [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool)
                             and np.isfinite(v) else None for v in series[:values]]
@@ -544,7 +543,7 @@ class Artifacts:
             untrusted = [t for t in skops.io.get_untrusted_types(file=path) if not trusted_skops_type(t)]
             if untrusted:
                 shown = ", ".join(self._name(t) for t in untrusted[:5])
-                raise ObjectUnavailable(message(self.lang, "unloadable", name=name,
+                raise ObjectUnavailable(msg("unloadable", name=name,
                                                 reason=f"tipos no permitidos: {shown}"))
             estimator = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
             feature_source = next(n for n, kind in self.config.contract.items() if kind == "function")

@@ -74,6 +74,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from grader import __version__
 from grader.collect import INVALID_NOTEBOOK, MISSING_NOTEBOOK, MULTIPLE_NOTEBOOKS, TOO_LATE, Submission, load_submissions
 from grader.config import AssignmentConfig
+from grader.i18n import Message, msg, render
 from grader.course import CourseRoot
 from grader.errors import GraderError
 from grader.gradebook import GradebookRecorder, finished_students, notebook_name
@@ -254,37 +255,36 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _zero_result(config: AssignmentConfig, student: str, message: str, status: CheckStatus,
+def _zero_result(config: AssignmentConfig, student: str, text: Message, status: CheckStatus,
                  execution_status: ExecutionStatus) -> GradeResult:
-    checks = [CheckResult(name, 0.0, check.points, status, message, hidden=check.hidden)
+    message = render(text, config.language, config.folder)
+    checks = [CheckResult(name, 0.0, check.points, status, message, hidden=check.hidden, text=text)
               for name, check in config.checks.items()]
-    checks += [CheckResult(part.grade_id, 0.0, part.points, CheckStatus.MANUAL, message)
+    checks += [CheckResult(part.grade_id, 0.0, part.points, CheckStatus.MANUAL, message, text=text)
                for part in config.manual.values()]
     return GradeResult(student=student, assignment=config.name, checks=checks,
-                       execution=ExecutionRecord(status=execution_status, message=message),
+                       execution=ExecutionRecord(status=execution_status, message=message, text=text),
                        graded_at=_now(), grader_version=__version__)
 
 
 def ungradable_result(config: AssignmentConfig, submission: Submission) -> GradeResult:
     """0 points for a submission that is not run: too late, no notebook, several notebooks, too large."""
     reasons = {
-        TOO_LATE: f"Entrega fuera de plazo ({submission.late_days} día(s) de retraso; máximo "
-                  f"{config.late.max_days_late}): se califica con 0.",
-        MISSING_NOTEBOOK: "No se ha entregado ningún notebook: se califica con 0.",
-        MULTIPLE_NOTEBOOKS: "Se ha entregado más de un notebook: no se ha corregido ninguno (0 puntos).",
-        INVALID_NOTEBOOK: "El notebook entregado no se ha podido corregir (véase el informe de entrega): 0 puntos.",
+        TOO_LATE: msg("batch.too_late", n=submission.late_days, most=config.late.max_days_late),
+        MISSING_NOTEBOOK: msg("batch.missing_notebook"),
+        MULTIPLE_NOTEBOOKS: msg("batch.multiple_notebooks"),
+        INVALID_NOTEBOOK: msg("batch.invalid_notebook"),
     }
-    message = reasons.get(submission.status, f"Entrega no corregible ({submission.status}): 0 puntos.")
+    text = reasons.get(submission.status) or msg("batch.ungradable", status=submission.status)
     status = CheckStatus.FAILED if submission.status == TOO_LATE else CheckStatus.ERROR
-    return _zero_result(config, submission.student, message, status, ExecutionStatus.INVALID_NOTEBOOK)
+    return _zero_result(config, submission.student, text, status, ExecutionStatus.INVALID_NOTEBOOK)
 
 
 def error_result(config: AssignmentConfig, student: str, error: str, trace: str | None = None) -> GradeResult:
     """The grader failed on this submission: 0 points, stored with state "error" and retried by the next
     run; the traceback goes to the first check's details (the instructor's copy, in the gradebook)."""
-    message = (f"Error interno del corrector ({error}); no es un fallo de la entrega: se volverá a corregir "
-               "en la próxima ejecución.")
-    result = _zero_result(config, student, message, CheckStatus.ERROR, ExecutionStatus.GRADER_ERROR)
+    result = _zero_result(config, student, msg("batch.grader_error", error=error), CheckStatus.ERROR,
+                          ExecutionStatus.GRADER_ERROR)
     if trace and result.checks:
         result.checks[0].details["traceback"] = trace
     return result

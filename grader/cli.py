@@ -11,6 +11,7 @@ from grader import __version__
 from grader.config import ConfigError
 from grader.datasets import DatasetNotFoundError
 from grader.errors import GraderError
+from grader.i18n import LANGUAGES
 
 USER_ERRORS = (GraderError, ConfigError, DatasetNotFoundError)
 # What only the 'instructor' extra installs (pyproject.toml); students' commands import none of it.
@@ -137,7 +138,7 @@ def reference_specs(assignment: str) -> None:
               help="Folder of grade results: one GradeResult *.json per student.")
 @click.option("--out", "out_dir", type=AbsolutePath(file_okay=False),
               help="Where reports go (default: <results>/feedback).")
-@click.option("--lang", type=click.Choice(["es", "en"]), default=None,
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
               help="Language of the reports (default: the assignment's).")
 @click.option("--show-hidden", is_flag=True, help="Also show hidden checks' details (instructor's copy).")
 def feedback(assignment: str, results_dir: str, out_dir: str | None, lang: str | None, show_hidden: bool) -> None:
@@ -159,7 +160,7 @@ def feedback(assignment: str, results_dir: str, out_dir: str | None, lang: str |
               help="The released notebook (or 'grader release' --out folder); default: released again in a temporary folder.")
 @click.option("--work", "work_dir", type=AbsolutePath(file_okay=False), default=None,
               help="Graded workdirs with artifacts/*.keras (default: SUBMISSIONS/../work, if present).")
-@click.option("--lang", type=click.Choice(["es", "en"]), default=None, help="Language of the report.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None, help="Language of the report.")
 @click.option("--reviewed", "reviewed", multiple=True, metavar="A,B", help="Mark this pair as reviewed (repeatable).")
 @click.option("--note", default="", help="Note kept with the pairs of --reviewed.")
 def similarity_command(assignment: str, submissions_dir: Path, out_dir: Path | None, release_path: Path | None,
@@ -205,7 +206,7 @@ def release(assignment: str, out_dir: str, db_url: str | None) -> None:
               help="Gradebook of the release (default: ./gradebook.db, where 'grader release' puts it).")
 @click.option("--no-sandbox", is_flag=True, help="Run the student's code without bubblewrap (trusted code only).")
 @click.option("--report/--no-report", default=True, show_default=True, help="Write the HTML feedback report.")
-@click.option("--lang", type=click.Choice(["es", "en"]), default=None, help="Language of messages and report.")
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None, help="Language of messages and report.")
 def grade(notebook: str, assignment: str, student: str | None, out_dir: str, db_url: str | None,
           no_sandbox: bool, report: bool, lang: str | None) -> None:
     """Grade one submission end to end and print its score table."""
@@ -333,7 +334,7 @@ def autograde_command(assignment: str, submissions_dir: str, db_url: str | None,
 @click.option("--worksheet", type=AbsolutePath(exists=True, dir_okay=False), default=None,
               help="The grading worksheet CSV downloaded from Moodle: moodle.csv is then that sheet with its "
                    "grade and feedback comments cells filled in (its own headers and language).")
-@click.option("--lang", type=click.Choice(["es", "en"]), default=None,
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
               help="Language of moodle.csv's headers without --worksheet (default: the assignment's).")
 @click.option("--include-incomplete", is_flag=True, help="Also export students with manual parts still ungraded.")
 def export_command(assignment: str, course_dir: Path, db_url: str | None, out_dir: Path | None,
@@ -410,7 +411,7 @@ def formgrader_command(course_dir: Path, db_url: str | None, port: int) -> None:
 @click.option("--sandbox/--no-sandbox", default=None,
               help="Default: sandboxed when bubblewrap is usable; where it is not, one line says so and the "
                    "notebook runs unsandboxed (it is your own code).")
-@click.option("--lang", type=click.Choice(["es", "en"]), default=None,
+@click.option("--lang", type=click.Choice(LANGUAGES), default=None,
               help="Language of messages and report (default: the notebook's, set by its release).")
 @click.option("--json", "as_json", is_flag=True,
               help="Print the result as one JSON object on stdout instead of the table (notes go to stderr).")

@@ -77,7 +77,7 @@ from nbformat import NotebookNode
 from traitlets import Instance
 
 from grader.config import Limits
-from grader.i18n import msg, render
+from grader.i18n import Message, capitalized, joined, msg, render
 from grader.records import CellError, ExecutionRecord, ExecutionStatus
 from grader.sandbox import SandboxPolicy, SandboxUnavailable, sandbox_status, tmpfs_mb, wrap_command
 from grader.workspace import MAX_DEPTH, Place, Usage, close_places, kernel_places, measure, open_sandbox_places
@@ -766,10 +766,11 @@ class _Run:
 
     # -- result ---------------------------------------------------------------------------
 
-    def _say(self, key: str, **values) -> str:
-        return render(msg(f"run.{key}", **values), self.lang)
+    @staticmethod
+    def _say(key: str, **values) -> Message:
+        return msg(f"run.{key}", **values)
 
-    def _name(self, event_or_error: _Event | CellError) -> str:
+    def _name(self, event_or_error: _Event | CellError) -> Message:
         """How a student counts: the 1-based position in the notebook, with the cell's id."""
         if isinstance(event_or_error, _Event):
             phase, index, cell_id = event_or_error.phase, event_or_error.index, event_or_error.cell_id
@@ -779,7 +780,7 @@ class _Run:
             return self._say("grader_cell", phase=phase, index=index)
         grade_id = self.student.cells[index].get("metadata", {}).get("nbgrader", {}).get("grade_id")
         named = ", ".join(filter(None, [grade_id, f"id {cell_id}" if cell_id else ""]))
-        return self._say("cell", number=index + 1) + (f" ({named})" if named else "")
+        return self._say("cell_named", number=index + 1, named=named) if named else self._say("cell", number=index + 1)
 
     def _result(self, wall: float) -> ExecutedNotebook:
         limits, parts = self.limits, []
@@ -795,8 +796,7 @@ class _Run:
                 status = ExecutionStatus.TIMEOUT
                 seconds = limits.total_timeout_s if terminal.kind == "total" else limits.cell_timeout_s
                 remedy = self._say("remedy", seconds=seconds) if terminal.phase == "student" else ""
-                text = self._say(terminal.kind, seconds=seconds, where=where, remedy=remedy).rstrip()
-                parts.append(text[0].upper() + text[1:])
+                parts.append(capitalized(self._say(terminal.kind, seconds=seconds, where=where, remedy=remedy)))
             elif terminal.kind == "memory":
                 status = ExecutionStatus.KERNEL_DIED
                 parts.append(self._say("memory", mb=limits.memory_mb, where=where))
@@ -810,13 +810,12 @@ class _Run:
         if interrupted:
             if status is ExecutionStatus.COMPLETED:
                 status = ExecutionStatus.TIMEOUT
-            names = ", ".join(self._name(e) for e in interrupted[:3])
-            more = self._say("more", n=len(interrupted) - 3) if len(interrupted) > 3 else ""
+            names = joined(list(map(self._name, interrupted[:3])), ", ")
+            more = self._say("more", n=len(interrupted) - 3) if len(interrupted) > 3 else None
             students = any(e.phase == "student" for e in interrupted)
             remedy = self._say("remedy", seconds=limits.cell_timeout_s) if students else ""
-            text = self._say("interrupted", names=names + more, seconds=limits.cell_timeout_s,
-                             remedy=remedy).rstrip()
-            parts.append(text[0].upper() + text[1:])
+            parts.append(capitalized(self._say("interrupted", names=joined([names, more], ""),
+                                               seconds=limits.cell_timeout_s, remedy=remedy)))
         real_errors = [e for e in self.errors if e.ename not in SYNTHETIC_ERRORS]
         if real_errors:
             if status is ExecutionStatus.COMPLETED:
@@ -841,8 +840,9 @@ class _Run:
                 log.warning("grader cell %s raised %s: %s\n%s", error.cell_id, error.ename,
                             error.evalue, error.traceback)
         peak = self.tree.peak_bytes if self.tree is not None else 0
+        text = joined(parts, " ")
         record = ExecutionRecord(
-            status=status, message=" ".join(parts), wall_seconds=round(wall, 3),
+            status=status, message=render(text, self.lang), text=text, wall_seconds=round(wall, 3),
             peak_memory_mb=round(peak / 2**20, 1) if peak else None, device=_device(self.env),
             sandboxed=self.sandbox is not None, cells_executed=self.cells_executed,
             first_error=self.errors[0] if self.errors else None, errors=list(self.errors))

@@ -264,7 +264,7 @@ def _export_one(name: str, kind: str, obj, images: np.ndarray | None, out: Path,
                 history = _history_dict(obj, bounds, cuts)
                 (out / f"{name}.history.json").write_text(json.dumps(history), encoding="utf-8")
     except ObjectTimedOut:
-        entry = {"status": "failed", "reason": f"superó el límite de {bounds['object_timeout_s']} s por objeto",
+        entry = {"status": "failed", "reason": f"timed out after {bounds['object_timeout_s']} s",
                  "timed_out_s": bounds["object_timeout_s"]}
     except (TypeError, ValueError) as exc:
         entry = {"status": "invalid", "reason": _reason(exc, bounds, cuts, invalid=True)}

@@ -15,6 +15,7 @@ import functools
 import gettext
 import io
 import re
+import shutil
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +39,8 @@ class Message:
     """A sentence to be: ``key`` in the catalogues and the values of its placeholders.
 
     Parameters hold numbers, text (names, shapes, file names: the same in every language), other
-    messages, or lists of messages (rendered joined with ``"; "``). Anything else is stored as its
+    messages, or lists of messages. Two keys are built in: ``join`` (:func:`joined`) and
+    ``capitalized`` (:func:`capitalized`). Anything else is stored as its
     ``str()`` when the message is made, so the JSON form reads back as the same message.
     """
 
@@ -62,6 +64,22 @@ def joined(parts: Iterable[Message | None], separator: str = "; ") -> Message:
     """One message made of several, rendered one after another (empty parts are left out)."""
     kept = [part for part in parts if part is not None]
     return Message("join", {"parts": kept, "separator": separator})
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` with every message in it (at any depth of dicts and lists) in its JSON form."""
+    if isinstance(value, Message):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def capitalized(message: Message) -> Message:
+    """``message`` rendered with its first letter upper case (a sentence that starts with a parameter)."""
+    return Message("capitalized", {"text": message})
 
 
 def _plain(value: Any) -> Any:
@@ -151,6 +169,9 @@ class Catalogue:
         values = {name: self._value(value) for name, value in message.params.items()}
         if message.key == "join":
             return str(message.params.get("separator", "; ")).join(part for part in values["parts"] if part)
+        if message.key == "capitalized":
+            text = str(values["text"]).strip()
+            return text[:1].upper() + text[1:]
         if message.key not in self._keys:
             raise KeyError(f"no message {message.key!r} in the {self.lang!r} catalogue")
         if message.key in self._plural:
@@ -175,6 +196,14 @@ def catalogue_files(lang: str, assignment_dir: Path | None = None) -> list[Path]
         if own.is_file():
             files.append(own)
     return files
+
+
+def copy_assignment_catalogues(assignment_dir: Path, target: Path) -> None:
+    """Give ``target`` (a scoring job's folder) the assignment's own catalogues, in the same place, so
+    that a process that sees only the job renders the assignment's messages with ``target``."""
+    source = Path(assignment_dir) / ASSIGNMENT_LOCALE
+    if source.is_dir():
+        shutil.copytree(source, Path(target) / ASSIGNMENT_LOCALE, dirs_exist_ok=True)
 
 
 @functools.lru_cache(maxsize=32)

@@ -25,7 +25,7 @@ from grader.checks.rules import SubmissionFacts, missing_module
 from grader.config import AssignmentConfig, Limits
 from grader.datasets import DATA_DIR_ENV
 from grader.errors import GraderError, InvalidSubmissionError
-from grader.i18n import msg, render
+from grader.i18n import Message, copy_assignment_catalogues, joined, msg, render
 from grader.heldout import HELDOUT_FOLDER, HeldOutFolders, link_inputs, prepare_heldout
 from grader.public_checks import ASSIGNMENT_ENV, load_public_checks, public_checks_path
 from grader.records import (CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
@@ -39,8 +39,8 @@ INPUT_CALL = re.compile(r"(?<![\w.])input\s*\(")
 KERNEL_SEED = 12345
 
 
-def _say(lang: str, key: str, **values) -> str:
-    return render(msg(f"read.{key}", **values), lang)
+def _say(key: str, **values) -> Message:
+    return msg(f"read.{key}", **values)
 
 
 def _utf8_size(text: str) -> int:
@@ -54,35 +54,35 @@ def cell_label(cell, index: int) -> str:
     return f"{index + 1} (id {cell_id[:40]})" if isinstance(cell_id, str) and cell_id else str(index + 1)
 
 
-def _kind(lang: str, value) -> str:
+def _kind(value) -> Message:
     """How a message names a JSON value that should have been text."""
     if isinstance(value, bool):
-        return _say(lang, "boolean", value=str(value).lower())
+        return _say("boolean", value=str(value).lower())
     if isinstance(value, (int, float)):
-        return _say(lang, "number", value=repr(value)[:20])
+        return _say("number", value=repr(value)[:20])
     if isinstance(value, dict):
-        return _say(lang, "object")
+        return _say("object")
     if isinstance(value, list):
-        return _say(lang, "list")
-    return _say(lang, "other", value=type(value).__name__)
+        return _say("list")
+    return _say("other", value=type(value).__name__)
 
 
-def _check_cells(cells: list, path: Path, limits: Limits, lang: str) -> list[int]:
+def _check_cells(cells: list, path: Path, limits: Limits) -> list[int]:
     """Reject a notebook too big to run or with a cell whose source is not text, before nbformat reads it.
 
     Returns the indices of cells without a source (missing or null): unambiguous, they are read as empty.
     A source that is a number, an object or a list of non-text is not: the notebook is rejected.
     """
     if len(cells) > limits.max_cells:
-        raise InvalidSubmissionError(_say(lang, "too_many_cells", path=path, count=len(cells), limit=limits.max_cells))
+        raise InvalidSubmissionError(_say("too_many_cells", path=path.name, count=len(cells), limit=limits.max_cells))
     empty, total, largest = [], 0, (0, 0)
     for index, cell in enumerate(cells):
         if not isinstance(cell, dict):
-            what = _say(lang, "not_a_cell", kind=_kind(lang, cell))
-            raise InvalidSubmissionError(_say(lang, "bad_cell", path=path, cell=index + 1, what=what))
+            what = _say("not_a_cell", kind=_kind(cell))
+            raise InvalidSubmissionError(_say("bad_cell", path=path.name, cell=index + 1, what=what))
         if cell.get("cell_type") not in ("code", "markdown", "raw"):
-            raise InvalidSubmissionError(_say(lang, "bad_cell", path=path, cell=cell_label(cell, index),
-                                              what=_say(lang, "bad_type")))
+            raise InvalidSubmissionError(_say("bad_cell", path=path.name, cell=cell_label(cell, index),
+                                              what=_say("bad_type")))
         source = cell.get("source")
         if source is None:
             empty.append(index)
@@ -92,68 +92,64 @@ def _check_cells(cells: list, path: Path, limits: Limits, lang: str) -> list[int
         elif isinstance(source, str):
             size = _utf8_size(source)
         else:
-            what = _say(lang, "bad_source", kind=_kind(lang, source))
-            raise InvalidSubmissionError(_say(lang, "bad_cell", path=path, cell=cell_label(cell, index),
-                                              what=what))
+            what = _say("bad_source", kind=_kind(source))
+            raise InvalidSubmissionError(_say("bad_cell", path=path.name, cell=cell_label(cell, index), what=what))
         total += size
         largest = max(largest, (size, index))
     if total > limits.max_source_mb * 1_000_000:
-        raise InvalidSubmissionError(_say(lang, "too_much_source", path=path, mb=total / 1e6,
+        raise InvalidSubmissionError(_say("too_much_source", path=path.name, mb=total / 1e6,
                                           cell=cell_label(cells[largest[1]], largest[1]),
                                           cell_mb=largest[0] / 1e6, limit=limits.max_source_mb))
     return empty
 
 
-def read_submission(path: Path, limits: Limits | None = None,
-                    lang: str = "es") -> tuple[nbformat.NotebookNode, list[str]]:
+def read_submission(path: Path, limits: Limits | None = None) -> tuple[nbformat.NotebookNode, list[Message]]:
     """The notebook as nbformat 4 with outputs cleared, plus notes on what was fixed on the way.
 
     ``limits``: the assignment's (``max_cells``, ``max_source_mb``); default :class:`Limits`' defaults.
-    ``lang``: the language of the messages about cells ("es" or "en").
+    Messages name the file, never the folder it is in (the student reads them).
     """
-    limits = limits or Limits()
-    notes: list[str] = []
+    path, limits = Path(path), limits or Limits()
+    notes: list[Message] = []
     try:
-        raw = Path(path).read_bytes()
+        raw = path.read_bytes()
     except OSError as exc:
-        raise InvalidSubmissionError(f"{path}: cannot be read ({exc.strerror})") from None
+        raise InvalidSubmissionError(_say("unreadable", path=path.name, reason=exc.strerror or "")) from None
     try:
         text = raw.decode("utf-8-sig")  # a byte order mark (Windows editors write one) is still UTF-8 text
     except UnicodeDecodeError as exc:
-        raise InvalidSubmissionError(f"{path}: not UTF-8 text (byte {exc.start}): save it again from "
-                                     "Jupyter or Colab as .ipynb") from None
+        raise InvalidSubmissionError(_say("not_utf8", path=path.name, byte=exc.start)) from None
     del raw
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InvalidSubmissionError(f"{path}: not a notebook (invalid JSON at line {exc.lineno}, column "
-                                     f"{exc.colno}): download it again with File > Download .ipynb") from None
+        raise InvalidSubmissionError(_say("bad_json", path=path.name, line=exc.lineno, column=exc.colno)) from None
     except (ValueError, RecursionError) as exc:  # absurdly nested JSON, integers beyond Python's limit
-        raise InvalidSubmissionError(f"{path}: not a notebook ({type(exc).__name__} while reading its JSON): "
-                                     "download it again with File > Download .ipynb") from None
+        raise InvalidSubmissionError(_say("unreadable_json", path=path.name, error=type(exc).__name__)) from None
     if not isinstance(data, dict) or "cells" not in data and "worksheets" not in data:
-        raise InvalidSubmissionError(f"{path}: JSON but not a Jupyter notebook (no cells)")
+        raise InvalidSubmissionError(_say("no_cells", path=path.name))
     version = data.get("nbformat")
     raw_cells = data.get("cells")
     if isinstance(raw_cells, list):  # nbformat 4: checked before nbformat reads (and validates) all of it
-        _check_cells(raw_cells, path, limits, lang)
+        _check_cells(raw_cells, path, limits)
     del data, raw_cells
     try:
         nb = nbformat.reads(text, as_version=4)
     except Exception as exc:  # nbformat raises many types for malformed structures
-        raise InvalidSubmissionError(f"{path}: malformed notebook ({type(exc).__name__}: {exc})"[:400]) from None
+        raise InvalidSubmissionError(_say("malformed", path=path.name,
+                                          error=f"{type(exc).__name__}: {exc}"[:300])) from None
     if not isinstance(nb.get("cells"), list):
-        raise InvalidSubmissionError(f"{path}: JSON but not a Jupyter notebook (no cells)")
-    empty = _check_cells(nb.cells, path, limits, lang)  # again after a conversion from nbformat 3
+        raise InvalidSubmissionError(_say("no_cells", path=path.name))
+    empty = _check_cells(nb.cells, path, limits)  # again after a conversion from nbformat 3
     for index in empty:
         nb.cells[index]["source"] = ""
     if empty:
-        notes.append(_say(lang, "no_source", n=len(empty),
+        notes.append(_say("no_source", n=len(empty),
                           cells=", ".join(cell_label(nb.cells[index], index) for index in empty)))
     if version != 4:
-        notes.append(f"nbformat {version} converted to nbformat 4")
+        notes.append(_say("converted", version=str(version)))
     if not [c for c in nb.cells if c.cell_type == "code" and c.source.strip()]:
-        raise InvalidSubmissionError(f"{path}: the notebook has no code to run")
+        raise InvalidSubmissionError(_say("no_code", path=path.name))
     for cell in nb.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
@@ -234,9 +230,10 @@ def _kernel_cells(config: AssignmentConfig, paths: dict[str, Path]) -> tuple[lis
     return preamble, epilogue
 
 
-def _invalid_result(student: str, config: AssignmentConfig, reason: str) -> GradeResult:
-    execution = ExecutionRecord(ExecutionStatus.INVALID_NOTEBOOK, reason)
-    checks = [CheckResult(name, 0.0, check.points, CheckStatus.ERROR, reason, hidden=check.hidden)
+def _invalid_result(student: str, config: AssignmentConfig, reason: Message) -> GradeResult:
+    sentence = render(reason, config.language, config.folder)
+    execution = ExecutionRecord(ExecutionStatus.INVALID_NOTEBOOK, sentence, text=reason)
+    checks = [CheckResult(name, 0.0, check.points, CheckStatus.ERROR, sentence, hidden=check.hidden, text=reason)
               for name, check in config.checks.items()]
     return _result(student, config, checks, execution, {})
 
@@ -263,6 +260,7 @@ def write_scoring_job(job: Path, config: AssignmentConfig, facts: SubmissionFact
     its own copy of the hidden tests, the configuration, resolved thresholds, the facts and the
     architecture specs of the public checks (``specs.json``)."""
     shutil.copytree(config.hidden_tests_dir, job / "tests", ignore=shutil.ignore_patterns("__pycache__"))
+    copy_assignment_catalogues(config.folder, job)
     specs = load_public_checks(config.name).specs if public_checks_path(config.name).is_file() else {}
     write_json_atomic(job / "specs.json", specs)
     (job / "config.json").write_text(config.model_dump_json(), encoding="utf-8")
@@ -295,12 +293,12 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     for key in ("scratch", "runtime", "kernel_inputs"):
         work[key].mkdir(parents=True)
     try:
-        nb, notes = read_submission(notebook, config.limits, config.language)
+        nb, notes = read_submission(notebook, config.limits)
         nb, repairs = repair_nbgrader_metadata(nb, config, db_url)
         nb, edited = restore_locked_cells(nb, config, db_url)
         notes += repairs
     except InvalidSubmissionError as exc:
-        result = _invalid_result(student, config, str(exc))
+        result = _invalid_result(student, config, exc.text)
         write_json_atomic(workdir / "result.json", result.to_dict())
         return result
     heldout = heldout or prepare_heldout(config, workdir / HELDOUT_FOLDER)
@@ -326,8 +324,9 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     record.executed_notebook = str(workdir / "executed.ipynb")
     nbformat.write(executed.notebook, record.executed_notebook)
     if notes or edited:
-        restored = _say(config.language, "restored", cells=", ".join(edited)) if edited else ""
-        record.message = "; ".join(filter(None, [record.message, *notes, restored]))
+        restored = _say("restored", cells=", ".join(edited)) if edited else None
+        record.text = joined([record.text, *notes, restored])
+        record.message = render(record.text, config.language, config.folder)
 
     facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),
                             written_files=written_files(work["scratch"], executed.written_elsewhere),

@@ -13,6 +13,8 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from grader.i18n import Message, joined, render
+
 
 class CheckStatus(str, Enum):
     PASSED = "passed"      # full points
@@ -46,19 +48,79 @@ class CheckResult:
     # (nbgrader's needs_manual_grade; a flag in the report). ``review`` says why, in the student's language.
     needs_review: bool = False
     review: str = ""
+    # The key forms of ``message`` and of each review reason (grader.i18n): ``message`` and ``review``
+    # are their sentences in the language the result was graded in; :meth:`GradeResult.rendered`
+    # renders them again in another.
+    text: Message | None = None
+    review_reasons: list[Message] = field(default_factory=list)
 
-    def flag_for_review(self, reason: str) -> None:
+    def flag_for_review(self, reason: Message, lang: str, assignment_dir: Path | None = None) -> None:
         """Mark for review; several reasons are kept, each once."""
-        reasons = [r for r in self.review.split("; ") if r] if self.review else []
-        if reason and reason not in reasons:
-            reasons.append(reason)
-        self.needs_review, self.review = True, "; ".join(reasons)
+        if reason not in self.review_reasons:
+            self.review_reasons.append(reason)
+        self.needs_review = True
+        self.review = render(joined(self.review_reasons), lang, assignment_dir)
 
     @classmethod
     def from_fraction(cls, name: str, max_points: float, fraction: float, message: str, **extra) -> CheckResult:
         fraction = min(max(float(fraction), 0.0), 1.0)
         status = CheckStatus.PASSED if fraction >= 1.0 else CheckStatus.PARTIAL if fraction > 0 else CheckStatus.FAILED
         return cls(name, round(max_points * fraction, 4), max_points, status, message, **extra)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        """The inverse of its JSON form (``asdict``): enums and messages made objects again."""
+        return cls(**{**data, "status": CheckStatus(data["status"]),
+                      "details": details_from_json(dict(data.get("details") or {})),
+                      "text": _message_or_none(data.get("text")),
+                      "review_reasons": [Message.from_dict(r) for r in data.get("review_reasons") or []]})
+
+    def rendered(self, lang: str, assignment_dir: Path | None = None) -> CheckResult:
+        """A copy with its sentences in ``lang`` (those without a key form are kept as they are)."""
+        copy = CheckResult(**{**self.__dict__, "details": _rendered_details(self.details, lang, assignment_dir),
+                              "review_reasons": list(self.review_reasons)})
+        copy.message = _sentence(self.text, self.message, lang, assignment_dir)
+        if self.review_reasons:
+            copy.review = _sentence(joined(self.review_reasons), self.review, lang, assignment_dir)
+        return copy
+
+
+TEXT_SUFFIX = "_text"
+
+
+def _sentence(text: Message | None, stored: str, lang: str, assignment_dir: Path | None) -> str:
+    """``text`` rendered in ``lang``; the ``stored`` sentence when there is no key form or the catalogues at
+    hand lack one of its keys (a result from another version, an assignment's key without its folder)."""
+    if text is None:
+        return stored
+    try:
+        return render(text, lang, assignment_dir)
+    except KeyError:
+        return stored
+
+
+def _rendered_details(value: Any, lang: str, assignment_dir: Path | None) -> Any:
+    """``value`` with each ``<name>_text`` message of its dicts (at any depth) rendered as ``<name>``."""
+    if isinstance(value, list):
+        return [_rendered_details(item, lang, assignment_dir) for item in value]
+    if not isinstance(value, dict):
+        return value
+    copy = {key: _rendered_details(item, lang, assignment_dir) for key, item in value.items()}
+    for key, item in value.items():
+        if key.endswith(TEXT_SUFFIX) and isinstance(item, Message):
+            name = key.removesuffix(TEXT_SUFFIX)
+            copy[name] = _sentence(item, value.get(name, ""), lang, assignment_dir)
+    return copy
+
+
+def details_from_json(value: Any) -> Any:
+    """The inverse of the JSON form: each ``<name>_text`` dict becomes a :class:`Message` again."""
+    if isinstance(value, list):
+        return [details_from_json(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    return {key: Message.from_dict(item) if key.endswith(TEXT_SUFFIX) and isinstance(item, dict)
+            else details_from_json(item) for key, item in value.items()}
 
 
 @dataclass
@@ -82,6 +144,12 @@ class ExecutionRecord:
     first_error: CellError | None = None
     errors: list[CellError] = field(default_factory=list)
     executed_notebook: str | None = None  # path of the executed copy, with outputs
+    text: Message | None = None  # the key form of ``message`` (see CheckResult.text)
+
+    def rendered(self, lang: str, assignment_dir: Path | None = None) -> ExecutionRecord:
+        copy = ExecutionRecord(**self.__dict__)
+        copy.message = _sentence(self.text, self.message, lang, assignment_dir)
+        return copy
 
 
 @dataclass
@@ -109,6 +177,11 @@ class GradeResult:
     def max_score(self) -> float:
         return round(sum(c.max_points for c in self.checks if c.status is not CheckStatus.MANUAL), 4)
 
+    def rendered(self, lang: str, assignment_dir: Path | None = None) -> GradeResult:
+        """A copy whose sentences are in ``lang``: results stored in one language are read in another."""
+        return GradeResult(**{**self.__dict__, "checks": [c.rendered(lang, assignment_dir) for c in self.checks],
+                              "execution": self.execution.rendered(lang, assignment_dir)})
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["score"] = self.score
@@ -122,10 +195,15 @@ class GradeResult:
         execution["status"] = ExecutionStatus(execution["status"])
         execution["first_error"] = CellError(**execution["first_error"]) if execution.get("first_error") else None
         execution["errors"] = [CellError(**e) for e in execution.get("errors", [])]
-        checks = [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in data["checks"]]
+        execution["text"] = _message_or_none(execution.get("text"))
+        checks = [CheckResult.from_dict(c) for c in data["checks"]]
         fields = {k: data[k] for k in ("student", "assignment", "graded_at", "grader_version")}
         return cls(checks=checks, execution=ExecutionRecord(**execution),
                    late_penalty=data.get("late_penalty", 0.0), timing=data.get("timing", {}), **fields)
+
+
+def _message_or_none(data: Any) -> Message | None:
+    return Message.from_dict(data) if isinstance(data, dict) else None
 
 
 def _enum_value(value: Any) -> Any:

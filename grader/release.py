@@ -66,7 +66,7 @@ from grader import gradebook
 from grader import metadata as student_metadata
 from grader.config import AssignmentConfig
 from grader.errors import GraderError, InvalidSubmissionError
-from grader.i18n import msg, render
+from grader.i18n import Message, joined, msg, render
 
 RELEASE_PREPROCESSORS = (
     LockCells,
@@ -403,25 +403,25 @@ def _give_cells_ids(nb: NotebookNode) -> None:
             used.add(cell["id"])
 
 
-def _say(config: AssignmentConfig, message: str, **values) -> str:
-    return render(msg(f"repair.{message}", **values), config.language)
+def _say(message: str, **values) -> Message:
+    return msg(f"repair.{message}", **values)
 
 
-def _metadata_problem(cell: NotebookNode, config: AssignmentConfig) -> str | None:
-    """Why nbgrader cannot use a cell's nbgrader metadata as it is, in the assignment's language; None if it can."""
+def _metadata_problem(cell: NotebookNode) -> Message | None:
+    """Why nbgrader cannot use a cell's nbgrader metadata as it is; None if it can."""
     meta = cell.metadata["nbgrader"]
     if not isinstance(meta, dict):
-        return _say(config, "not_object")
+        return _say("not_object")
     for key in ("schema_version", "grade", "locked", "solution"):
         if key not in meta:
-            return _say(config, "missing", key=key)
+            return _say("missing", key=key)
     if "grade_id" not in meta and any(meta.get(flag) for flag in NBGRADER_FLAGS):
-        return _say(config, "missing", key="grade_id")
+        return _say("missing", key="grade_id")
     if "points" not in meta and meta.get("grade"):
-        return _say(config, "missing", key="points")
+        return _say("missing", key="points")
     extra = sorted(str(key) for key in meta if key not in _METADATA_VALIDATOR.schema["properties"])
     if extra:
-        return _say(config, "unknown_key", key=extra[0][:40])
+        return _say("unknown_key", key=extra[0][:40])
     valid = {
         "schema_version": lambda v: v == 3 and type(v) is int,
         "grade_id": lambda v: isinstance(v, str) and bool(GRADE_ID.match(v)),
@@ -432,12 +432,12 @@ def _metadata_problem(cell: NotebookNode, config: AssignmentConfig) -> str | Non
     }
     for key, is_valid in valid.items():
         if key in meta and not is_valid(meta[key]):
-            return _say(config, "invalid", key=key, value=repr(meta[key])[:40])
+            return _say("invalid", key=key, value=repr(meta[key])[:40])
     try:  # nbgrader's own rules (a grade cell has points, a markdown grade cell is a solution, ...)
         _METADATA_VALIDATOR.validate_cell(cell)
     except (SchemaValidationError, SchemaMismatchError, KeyError, TypeError, ValueError) as exc:
         reason = getattr(exc, "message", None) or str(exc)
-        return _say(config, "rejected", reason=reason.strip().splitlines()[0][:120] if reason.strip() else
+        return _say("rejected", reason=reason.strip().splitlines()[0][:120] if reason.strip() else
                     type(exc).__name__)
     return None
 
@@ -467,8 +467,8 @@ def _released_metadata(db_url: str, config: AssignmentConfig) -> dict[str, dict]
 
 
 def repair_nbgrader_metadata(nb: NotebookNode, config: AssignmentConfig,
-                             db_url: str | None) -> tuple[NotebookNode, list[str]]:
-    """A copy of ``nb`` whose nbgrader metadata nbgrader can process, and notes (assignment's language).
+                             db_url: str | None) -> tuple[NotebookNode, list[Message]]:
+    """A copy of ``nb`` whose nbgrader metadata nbgrader can process, and notes on what was repaired.
 
     Students copy cells from other notebooks (a ``grade_id`` this release does not know), duplicate
     cells (the same ``grade_id`` twice) or damage the metadata by hand (``points: "abc"``). nbgrader
@@ -496,7 +496,7 @@ def repair_nbgrader_metadata(nb: NotebookNode, config: AssignmentConfig,
         grade_id = meta.get("grade_id") if isinstance(meta, dict) else None
         grade_id = grade_id if isinstance(grade_id, str) else None
         claims = isinstance(meta, dict) and (grade_id is not None or any(meta.get(f) for f in NBGRADER_FLAGS))
-        problem = _metadata_problem(cell, config)
+        problem = _metadata_problem(cell)
         if problem is not None and grade_id is None and isinstance(cell.get("id"), str) and cell["id"] in released:
             grade_id = cell["id"]  # a released cell (the release gives it its grade_id as cell id) damaged in place
         if grade_id in released:
@@ -525,7 +525,7 @@ def repair_nbgrader_metadata(nb: NotebookNode, config: AssignmentConfig,
         if meta and any(meta.get(flag) for flag in NBGRADER_FLAGS) and keeper[meta["grade_id"]] != index:
             del cell.metadata["nbgrader"]
             kept = keeper[meta["grade_id"]]
-            found["duplicate"].append((index, _say(config, "kept", grade_id=meta["grade_id"][:40],
+            found["duplicate"].append((index, _say("kept", grade_id=meta["grade_id"][:40],
                                                    cell=cell_label(nb.cells[kept], kept))))
 
     notes = []
@@ -533,17 +533,20 @@ def repair_nbgrader_metadata(nb: NotebookNode, config: AssignmentConfig,
         if not cells:
             continue
         numbers = ", ".join(cell_label(nb.cells[index], index) for index, _ in cells)
-        where = _say(config, "cells", n=len(cells), cells=numbers)
-        details = list(dict.fromkeys(detail for _, detail in cells))
+        where = _say("cells", n=len(cells), cells=numbers)
+        details = []
+        for _, detail in cells:
+            if detail not in details:
+                details.append(detail)
         if kind == "unknown":
-            notes.append(_say(config, kind, cells=where, ids=", ".join(f"'{d[:40]}'" for d in details[:5])))
+            notes.append(_say(kind, cells=where, ids=", ".join(f"'{d[:40]}'" for d in details[:5])))
         elif kind == "duplicate":
-            notes.append(_say(config, kind, cells=where, ids="; ".join(details[:5])))
+            notes.append(_say(kind, cells=where, ids=joined(details[:5])))
         else:
-            notes.append(_say(config, kind, cells=where, why="; ".join(details[:3])))
+            notes.append(_say(kind, cells=where, why=joined(details[:3])))
     if notes:
-        notes.append(_say(config, "fix"))
-        log.warning("%s: nbgrader metadata repaired: %s", config.name, "; ".join(notes))
+        notes.append(_say("fix"))
+        log.warning("%s: nbgrader metadata repaired: %s", config.name, render(joined(notes), "en"))
     return nb, notes
 
 
@@ -569,9 +572,8 @@ def restore_locked_cells(nb: NotebookNode, config: AssignmentConfig, db_url: str
                            _nbgrader_restore_log)
     except (KeyError, TypeError, ValueError, AttributeError, RuntimeError, SchemaMismatchError,
             SchemaValidationError) as exc:  # nbgrader's ValidationError is jsonschema's, not a ValueError
-        raise InvalidSubmissionError(f"submission of {config.name}: its nbgrader cell metadata is damaged "
-                                     f"({type(exc).__name__}: {str(exc).strip()[:160]}); fix: start again from the "
-                                     "released notebook and copy the answers over") from None
+        raise InvalidSubmissionError(_say("damaged", error=f"{type(exc).__name__}: {str(exc).strip()[:160]}")) \
+            from None
     _add_missing_cells(restored, config, db_url, OverwriteCells(config=cfg, log=_nbgrader_restore_log))
     _give_cells_ids(restored)  # nbgrader builds a re-added cell without the id nbformat 4.5 requires
 

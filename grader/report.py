@@ -185,6 +185,7 @@ def gradescope_json(result: GradeResult, lang: str = "es", *,
     ``passed`` only at full points; a hidden check is shown ``after_published`` and its output is
     its message only. The top-level ``score`` is the total after the late penalty.
     """
+    result = result.rendered(lang, _folder(config))
     t = Catalogue(lang)
     tests = []
     for number, check in enumerate(_automatic(result.checks), start=1):
@@ -784,10 +785,16 @@ def _manual_parts(result: GradeResult, config: AssignmentConfig | None, t: Catal
     return {"intro": t("manual_pending", points=t.points(total)), "parts": parts}
 
 
+def _folder(config: AssignmentConfig | None) -> Path | None:
+    """The assignment's folder, whose catalogues have its own messages (none without a configuration)."""
+    return config.folder if config is not None else None
+
+
 def render_report(result: GradeResult, *, config: AssignmentConfig | None = None, lang: str = "es",
                   show_hidden_details: bool = False, notebook: dict[str, Any] | None = None) -> str:
     """The report page as a string (``write_report`` adds the files around it)."""
     t = Catalogue(lang)
+    result = result.rendered(lang, _folder(config))
     checks = [_check_view(check, config, t, show_hidden_details) for check in result.checks]
     return _environment().get_template("report.html.j2").render(
         t=t, lang=lang, csp=CONTENT_SECURITY_POLICY,
@@ -812,6 +819,7 @@ def write_report(result: GradeResult, out_dir: Path, *, config: AssignmentConfig
     when larger than :data:`NOTEBOOK_EMBED_LIMIT`).
     """
     t = Catalogue(lang)
+    result = result.rendered(lang, _folder(config))
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = report_stem(result.student)
@@ -897,6 +905,7 @@ def write_class_summary(results: list[GradeResult], out_dir: Path, *, report_lin
     ``report_links`` maps a student to the href of their report; by default a report is linked when
     ``<out_dir>/<student>.html`` exists.
     """
+    results = [result.rendered(lang, _folder(config)) for result in results]
     t = Catalogue(lang)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,8 +9,9 @@ configuration. This module runs them with a plugin that provides the fixtures th
   to the held-out inputs here;
 - ``answers``: held-out labels and clean images (never seen by the student's kernel);
 - ``facts``: the :class:`~grader.checks.rules.SubmissionFacts` the pipeline gathered;
-- ``config``, ``specs``, ``lang``, ``bounds`` (a check's (zero_at, full_at) thresholds);
-- ``credit``: records a test's :class:`~grader.checks.CheckOutcome` as that check's result.
+- ``config``, ``specs``, ``bounds`` (a check's (zero_at, full_at) thresholds);
+- ``credit``: records a test's :class:`~grader.checks.CheckOutcome` as that check's result, its message
+  rendered in the result's language beside its key form (:mod:`grader.i18n`).
 
 Besides the checks' results, a scoring gives the class labels each classifier predicted on labelled
 held-out inputs (:func:`class_predictions`, kept beside the result for the similarity report). A reply
@@ -33,10 +34,10 @@ import pytest
 
 from grader.artifacts import Artifacts, ObjectUnavailable, _short
 from grader.checks import CheckOutcome
-from grader.checks.messages import message
 from grader.checks.rules import SubmissionFacts
 from grader.config import AssignmentConfig
 from grader.heldout import load_answers
+from grader.i18n import Message, joined, msg, render
 from grader.metrics import labels_from_scores
 from grader.records import CheckResult, CheckStatus
 
@@ -67,7 +68,8 @@ class ScoringPaths:
     artifacts: Path  # exported by the student's kernel
     inputs: Path     # held-out inputs (the student's kernel saw these)
     answers: Path    # held-out labels and clean images (the student's kernel never saw these)
-    job: Path        # from the pipeline: config.json, bounds.json, facts.json, specs.json and tests/ (hidden tests)
+    job: Path        # from the pipeline: config.json, bounds.json, facts.json, specs.json, tests/ (hidden tests)
+    #                  and public/locale/ (the assignment's own messages, grader.i18n)
 
     def config(self) -> AssignmentConfig:
         return AssignmentConfig.model_validate_json((self.job / "config.json").read_text(encoding="utf-8"))
@@ -98,13 +100,9 @@ class GradingPlugin:
     def config(self) -> AssignmentConfig:
         return self.assignment
 
-    @pytest.fixture
-    def lang(self) -> str:
-        return self.language
-
     @cached_property
     def _artifacts(self) -> Artifacts:
-        return Artifacts(self.paths.artifacts, self._inputs, self.assignment, self.language, stopped=self.stopped)
+        return Artifacts(self.paths.artifacts, self._inputs, self.assignment, stopped=self.stopped)
 
     @cached_property
     def _answers(self) -> dict[str, np.ndarray]:
@@ -136,20 +134,26 @@ class GradingPlugin:
         """(zero_at, full_at) of the check, resolved by the pipeline from the reference metrics."""
         return tuple(self._bounds[_check_name(request.node)])
 
-    def _reads(self) -> tuple[list[str], list[str]]:
+    def _reads(self) -> tuple[list[Message], list[Message]]:
         """(reviews, notes) of what the running check read (see :class:`Artifacts`)."""
         if "_artifacts" not in self.__dict__:
             return [], []
         return list(self._artifacts.reviews), list(self._artifacts.notes)
 
-    def _flagged(self, result: CheckResult, reviews: list[str], notes: list[str]) -> CheckResult:
-        """``result`` with its review flags and cut notes, both also said in its message."""
+    def _result(self, name: str, fraction: float, text: Message, *, status: CheckStatus | None = None,
+                reviews: list[Message] = (), notes: list[Message] = (), details: dict | None = None) -> CheckResult:
+        """The result of check ``name``: its review flags and cut notes are said in its message too, and
+        every sentence is rendered in the result's language (the key forms stay beside them)."""
+        check, folder = self.assignment.checks[name], self.paths.job  # the job has the assignment's catalogues
+        text = joined([text, *(msg("review_note", reason=reason) for reason in reviews),
+                       msg("cut_note", what=joined(notes)) if notes else None], " ")
+        result = CheckResult.from_fraction(name, check.points, fraction, "", hidden=check.hidden, text=text,
+                                           details=dict(details or {}))
+        if status is not None:
+            result.status = status
         for reason in reviews:
-            result.flag_for_review(reason)
-            result.message = f"{result.message} {message(self.language, 'review_note', reason=reason)}".strip()
-        if notes:
-            result.message = f"{result.message} {message(self.language, 'cut_note', what='; '.join(notes))}".strip()
-        return result
+            result.flag_for_review(reason, self.language, folder)
+        return result.rendered(self.language, folder)
 
     @pytest.fixture
     def credit(self, request):
@@ -159,11 +163,11 @@ class GradingPlugin:
             check = self.assignment.checks[name]
             reviews, notes = self._reads()
             if details.get("verified") is False and not reviews:  # from the kernel's own export: could be forged
-                reviews = [message(self.language, "review_unverified", name=", ".join(check.objects) or name)]
-            result = CheckResult.from_fraction(name, check.points, outcome.fraction, outcome.message,
-                                               hidden=check.hidden, details={**outcome.details, **details})
-            self.outcomes[name] = self._flagged(result, reviews, notes)
-            assert outcome.passed, outcome.message
+                reviews = [msg("review_unverified", name=", ".join(check.objects) or name)]
+            result = self._result(name, outcome.fraction, outcome.message, reviews=reviews, notes=notes,
+                                  details={**outcome.details, **details})
+            self.outcomes[name] = result
+            assert outcome.passed, result.message
 
         return record
 
@@ -189,15 +193,14 @@ class GradingPlugin:
         report = (yield).get_result()
         name = _check_name(item)
         if report.failed and name not in self.outcomes:
-            check = self.assignment.checks[name]
             error = call.excinfo.value if call.excinfo else None
-            text = str(error) if isinstance(error, ObjectUnavailable) else (
-                f"error al evaluar: {_short(error)}" if error else "error al evaluar")
+            text = error.text if isinstance(error, ObjectUnavailable) else (
+                msg("scoring_error", error=_short(error)) if error else msg("scoring_failed"))
             _, notes = self._reads()
             # No points: only a refusal that may be wrong (a file that looks forged) waits for review.
             reviews = [error.review] if isinstance(error, ObjectUnavailable) and error.review else []
-            self.outcomes[name] = self._flagged(
-                CheckResult(name, 0.0, check.points, CheckStatus.ERROR, text, hidden=check.hidden), reviews, notes)
+            self.outcomes[name] = self._result(name, 0.0, text, status=CheckStatus.ERROR, reviews=reviews,
+                                               notes=notes)
         if report.when == "teardown" and name in self.outcomes and name not in self._reported:
             self._reported.add(name)
             if self.on_result is not None:
@@ -213,13 +216,13 @@ class GradingPlugin:
         """One result per configured check, in the configuration's order (a skipped check gets a
         placeholder, for the supervisor to replace with the result it kept)."""
         ordered = []
-        for name, check in self.assignment.checks.items():
+        for name in self.assignment.checks:
             if name in self.outcomes:
                 ordered.append(self.outcomes[name])
             else:
-                reason = ("scored by an earlier attempt" if name in self.skip else "ningún test lo evalúa"
-                          if name not in self.tests_for else "el test no registró resultado")
-                ordered.append(CheckResult(name, 0.0, check.points, CheckStatus.ERROR, reason, hidden=check.hidden))
+                reason = ("scored_earlier" if name in self.skip else "no_test" if name not in self.tests_for
+                          else "no_result")
+                ordered.append(self._result(name, 0.0, msg(reason), status=CheckStatus.ERROR))
         return ordered
 
 
@@ -268,19 +271,28 @@ def check_budget(max_bytes: int, checks: int) -> int:
     return max(max_bytes // (checks + 2), MIN_CHECK_BYTES)
 
 
-def fit_check(check: dict, max_bytes: int, lang: str) -> dict:
+def _with_note(check: dict, note: Message, lang: str, folder: Path | None) -> None:
+    """``note`` said after the message of ``check`` (a CheckResult as a dict), in both its forms."""
+    check["message"] = f"{check.get('message', '')} {render(note, lang, folder)}".strip()
+    if isinstance(check.get("text"), dict):
+        check["text"] = joined([Message.from_dict(check["text"]), note], " ").to_dict()
+
+
+def fit_check(check: dict, max_bytes: int, lang: str, folder: Path | None = None) -> dict:
     """``check`` (a CheckResult as a dict) within ``max_bytes`` of JSON: a message or review longer than a
-    quarter of that is cut, then its largest details are left out; the message names what was cut."""
+    quarter of that is cut (their key forms too: what they quote is what was long), then its largest
+    details are left out; the message names what was cut. ``folder``: the assignment's, for its messages."""
     if _json_size(check) <= max_bytes:
         return check
     check = dict(check)
     room = max(max_bytes // 4, 200)
-    for key in ("message", "review"):
+    for key, key_form in (("message", "text"), ("review", "review_reasons")):
         text = str(check.get(key) or "")
-        if len(text.encode("utf-8")) > room:
+        if len(text.encode("utf-8")) > room or _json_size(check.get(key_form)) > room:
             kept = room // 4  # characters of up to four bytes each
-            note = message(lang, "cut_note", what=message(lang, "cut_message", total=len(text), kept=kept))
-            check[key] = f"{text[:kept]}… {note}"
+            note = msg("cut_note", what=msg("cut_message", total=len(text), kept=kept))
+            check[key] = f"{text[:kept]}… {render(note, lang, folder)}"
+            check[key_form] = None if key_form == "text" else []
     details = dict(check.get("details") or {})
     sizes = {key: _json_size(value) + len(key) + 6 for key, value in details.items()}
     before, total = sum(sizes.values()), _json_size(check)
@@ -296,23 +308,23 @@ def fit_check(check: dict, max_bytes: int, lang: str) -> dict:
     if dropped:
         details["cut"] = dropped
         check["details"] = details
-        note = message(lang, "cut_details", keys=", ".join(dropped), size=max(before // 1024, 1),
-                       limit=max(max_bytes // 1024, 1))
-        check["message"] = f"{check.get('message', '')} {message(lang, 'cut_note', what=note)}".strip()
+        note = msg("cut_details", keys=", ".join(dropped), size=max(before // 1024, 1),
+                   limit=max(max_bytes // 1024, 1))
+        _with_note(check, msg("cut_note", what=note), lang, folder)
     if _json_size(check) > max_bytes:  # keys and values the hidden test put in that are not details
         check = {key: check[key] for key in ("name", "points", "max_points", "status", "message", "hidden",
-                                             "needs_review", "review") if key in check}
+                                             "needs_review", "review", "text", "review_reasons") if key in check}
     return check
 
 
-def fit_reply(reply: dict, max_bytes: int, lang: str) -> dict:
+def fit_reply(reply: dict, max_bytes: int, lang: str, folder: Path | None = None) -> dict:
     """A scoring reply that fits in ``max_bytes`` of JSON: each check is cut to its share
     (:func:`fit_check`), then the predicted labels are left out; the scores are never left out."""
     if "checks" not in reply or _json_size(reply) <= max_bytes:
         return reply
     checks = reply["checks"]
     budget = check_budget(max_bytes, len(checks))
-    reply = {**reply, "checks": [fit_check(check, budget, lang) for check in checks]}
+    reply = {**reply, "checks": [fit_check(check, budget, lang, folder) for check in checks]}
     if _json_size(reply) > max_bytes:
         reply["predictions"] = {}
     return reply

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from grader import artifacts
 from grader.artifacts import _progress, _short
-from grader.checks.messages import message
+from grader.i18n import Message, msg, render
 from grader.records import CheckResult, CheckStatus
 from grader.score import ScoringPaths, check_budget, fit_check, fit_reply, score
 
@@ -74,19 +74,18 @@ def _score_request(request: dict) -> dict:
     event as soon as it is known (see :func:`_watch`)."""
     try:
         _, _, max_bytes = _request_bounds(request)
-        lang = request.get("lang") or "es"
         paths = ScoringPaths(*(Path(request[key]) for key in SCORING_KEYS))
+        lang = request.get("lang") or paths.config().language
         budget: list[int] = []
 
         def sent(result: CheckResult) -> None:
             if not budget:
                 budget.append(check_budget(max_bytes, len(paths.config().checks)))
-            _progress({"event": "check", "result": fit_check(asdict(result), budget[0], lang)})
+            _progress({"event": "check", "result": fit_check(asdict(result), budget[0], lang, paths.job)})
 
-        scored = score(paths, request.get("lang"), stopped=request.get("stopped"), skip=request.get("done") or (),
-                       on_result=sent)
+        scored = score(paths, lang, stopped=request.get("stopped"), skip=request.get("done") or (), on_result=sent)
         reply = {"checks": [asdict(r) for r in scored.results()], "predictions": scored.predicted_labels()}
-        return fit_reply(json.loads(json.dumps(reply, default=str)), max_bytes, lang)
+        return fit_reply(json.loads(json.dumps(reply, default=str)), max_bytes, lang, paths.job)
     except BaseException as exc:  # reported to the host, which fails this submission only
         return {"error": _short(exc, 2000)}
 
@@ -235,14 +234,24 @@ def _attempt(request: dict, fork: bool, deadline: float, object_timeout: float |
     return attempt
 
 
-def _stopped_reply(request: dict, done: dict[str, dict], text: str) -> dict:
+def _language(request: dict) -> str:
+    """The assignment's language, for a request that names none (the course's, when unreadable)."""
+    try:
+        return ScoringPaths(*(Path(request[key]) for key in SCORING_KEYS)).config().language
+    except Exception:  # noqa: BLE001 (a job that cannot be read is answered with an error later)
+        return "es"
+
+
+def _stopped_reply(request: dict, done: dict[str, dict], text: Message, lang: str) -> dict:
     """The reply of a job that was stopped: the checks it had scored, and ``text`` for the others."""
     try:
-        config = ScoringPaths(*(Path(request[key]) for key in SCORING_KEYS)).config()
+        paths = ScoringPaths(*(Path(request[key]) for key in SCORING_KEYS))
+        config = paths.config()
+        sentence = render(text, lang, paths.job)
     except Exception as exc:  # noqa: BLE001 (the job could not have been scored at all)
-        return {"error": f"{text} ({_short(exc, 500)})"}
-    checks = [done.get(name) or asdict(CheckResult(name, 0.0, check.points, CheckStatus.ERROR, text,
-                                                   hidden=check.hidden))
+        return {"error": f"{text.key} ({_short(exc, 500)})"}
+    checks = [done.get(name) or asdict(CheckResult(name, 0.0, check.points, CheckStatus.ERROR, sentence,
+                                                   hidden=check.hidden, text=text))
               for name, check in config.checks.items()]
     return {"checks": json.loads(json.dumps(checks, default=str)), "predictions": {}}
 
@@ -255,7 +264,7 @@ def _score_job(request: dict, fork: bool) -> dict:
     say that grading was stopped. The reply always fits in the request's ``reply_bytes``."""
     object_timeout, time_limit, max_bytes = _request_bounds(request)
     deadline = time.monotonic() + time_limit if time_limit else math.inf
-    lang = request.get("lang") or "es"
+    lang = request.get("lang") or _language(request)
     stopped: dict[str, int] = {}
     done: dict[str, dict] = {}
     crashed = False
@@ -279,11 +288,11 @@ def _score_job(request: dict, fork: bool) -> dict:
             key = "job_timeout_object" if attempt.during else "job_timeout"
             bounds = request.get("bounds") if isinstance(request.get("bounds"), dict) else {}
             seconds = bounds.get("total_timeout_s") or round(time_limit or 0)  # the limit as configured
-            text = message(lang, key, seconds=seconds, name=attempt.during)
-            return fit_reply(_stopped_reply(request, done, text), max_bytes, lang)
+            text = msg(key, seconds=seconds, name=attempt.during)
+            return fit_reply(_stopped_reply(request, done, text, lang), max_bytes, lang)
         if attempt.too_large:
-            text = message(lang, "reply_too_large", limit=max_bytes // 1024)
-            return fit_reply(_stopped_reply(request, done, text), max_bytes, lang)
+            text = msg("reply_too_large", limit=max_bytes // 1024)
+            return fit_reply(_stopped_reply(request, done, text, lang), max_bytes, lang)
         if attempt.signal is not None:
             return {"error": f"the scoring child was killed by signal {attempt.signal}", "signal": attempt.signal}
         return {"error": f"the scoring process exited with status {attempt.status} without a reply"}

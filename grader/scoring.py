@@ -32,7 +32,7 @@ from pathlib import Path
 
 import psutil
 
-from grader.checks.messages import message
+from grader.i18n import msg, render
 from grader.config import AssignmentConfig, Limits
 from grader.errors import GraderError
 from grader.records import CheckResult, CheckStatus
@@ -54,9 +54,9 @@ def stopped_results(job: Path, lang: str, seconds: int) -> list[CheckResult]:
     """Every check of the job in ``job`` (its config.json) as stopped after ``seconds``: the result of a
     job whose server had to be killed."""
     config = AssignmentConfig.model_validate_json((Path(job) / "config.json").read_text(encoding="utf-8"))
-    text = message(lang, "job_timeout", seconds=seconds)
-    return [CheckResult(name, 0.0, check.points, CheckStatus.ERROR, text, hidden=check.hidden)
-            for name, check in config.checks.items()]
+    text = msg("job_timeout", seconds=seconds)
+    return [CheckResult(name, 0.0, check.points, CheckStatus.ERROR, render(text, lang), hidden=check.hidden,
+                        text=text) for name, check in config.checks.items()]
 
 
 def _write_compact_json(path: Path, data: dict) -> None:
@@ -203,5 +203,5 @@ class ScoringServer:
             raise GraderError(f"scoring failed: {reply['error']}")
         if "predictions" in work and isinstance(reply.get("predictions"), dict):
             _write_compact_json(Path(work["predictions"]), reply["predictions"])
-        return [CheckResult(**{**c, "status": CheckStatus(c["status"])}) for c in reply["checks"]]
+        return [CheckResult.from_dict(c) for c in reply["checks"]]
 

@@ -24,27 +24,29 @@ import numpy as np
 
 from grader.checks import CheckOutcome
 from grader.errors import GraderError
+from grader.i18n import Message, catalogue, json_ready, msg, render
+from grader.instructor import ASSIGNMENTS_DIR
 from grader.public_checks import (ASSIGNMENT_ENV, PublicChecks, installed_assignments, load_public_checks,
                                   public_checks_of, public_checks_path)
 
 MARK = {True: "✔", False: "✘"}
 
 
-def _architecture(model, spec: dict, lang: str) -> CheckOutcome:
+def _architecture(model, spec: dict) -> CheckOutcome:
     from grader.checks.architecture import compare_architecture
     from grader.probe import summarize
 
-    return compare_architecture(spec, summarize(model, spec["input_shape"]), lang)
+    return compare_architecture(spec, summarize(model, spec["input_shape"]))
 
 
-def _parameters(model, spec: dict, lang: str) -> CheckOutcome:
+def _parameters(model, spec: dict) -> CheckOutcome:
     from grader.checks.architecture import compare_parameters
     from grader.probe import summarize
 
-    return compare_parameters(spec, summarize(model, spec["input_shape"]), lang)
+    return compare_parameters(spec, summarize(model, spec["input_shape"]))
 
 
-def _image_output(model, spec: dict | None, lang: str) -> CheckOutcome:
+def _image_output(model, spec: dict | None) -> CheckOutcome:
     """The model applied to a random batch of the reference's input shape (else its own)."""
     from grader.checks.denoising import check_autoencoder_output
     from grader.export import _prepare_for_model
@@ -55,11 +57,10 @@ def _image_output(model, spec: dict | None, lang: str) -> CheckOutcome:
         raise ValueError("the model does not state the size of its input images; build it on an example first")
     noisy = np.random.default_rng(0).random((8, *tuple(shape)[1:]), dtype=np.float32)
     output = np.asarray(model(_prepare_for_model(model, noisy), training=False))
-    return check_autoencoder_output(noisy, output.reshape(noisy.shape) if output.size == noisy.size else output,
-                                    lang)
+    return check_autoencoder_output(noisy, output.reshape(noisy.shape) if output.size == noisy.size else output)
 
 
-# Each kind of public check (grader.config.PUBLIC_CHECK_KINDS): (object, its reference spec, lang) -> outcome.
+# Each kind of public check (grader.config.PUBLIC_CHECK_KINDS): (object, its reference spec) -> outcome.
 PUBLIC_KINDS: dict[str, Callable[..., CheckOutcome]] = {
     "architecture": _architecture,
     "parameters": _parameters,
@@ -67,17 +68,16 @@ PUBLIC_KINDS: dict[str, Callable[..., CheckOutcome]] = {
 }
 
 
-def run_public_check(checks: PublicChecks, part: str, obj, lang: str) -> CheckOutcome:
+def run_public_check(checks: PublicChecks, part: str, obj) -> CheckOutcome:
     public = checks.parts[part]
-    return PUBLIC_KINDS[public.kind](obj, checks.specs.get(public.object), lang)
+    return PUBLIC_KINDS[public.kind](obj, checks.specs.get(public.object))
 
 
-def export_public_outcomes(namespace: dict, out_path: str, lang: str = "es", assignment: str | None = None) -> None:
-    """Epilogue of ``grader check``: run every public part on the notebook's objects, as JSON.
-    ``assignment``: default the kernel's (``$GRADER_ASSIGNMENT``), else the one installed."""
+def export_public_outcomes(namespace: dict, out_path: str, assignment: str | None = None) -> None:
+    """Epilogue of ``grader check``: run every public part on the notebook's objects, as JSON (each
+    message in its key form, ``text``). ``assignment``: default the kernel's (``$GRADER_ASSIGNMENT``),
+    else the one installed."""
     import json
-
-    from grader.checks.messages import message
 
     checks = load_public_checks(assignment or _only_assignment())
     outcomes = {}
@@ -85,15 +85,16 @@ def export_public_outcomes(namespace: dict, out_path: str, lang: str = "es", ass
         name = public.object
         if name not in namespace:
             outcomes[part] = {"fraction": 0.0, "error": True, "details": {},
-                              "message": message(lang, "missing_object", name=name, reason="no está definido")}
+                              "text": msg("missing_object", name=name, reason=msg("not_defined"))}
             continue
         try:
-            outcome = run_public_check(checks, part, namespace[name], lang)
-            outcomes[part] = {"fraction": outcome.fraction, "message": outcome.message, "details": outcome.details,
+            outcome = run_public_check(checks, part, namespace[name])
+            outcomes[part] = {"fraction": outcome.fraction, "text": outcome.message, "details": outcome.details,
                               "error": False}
         except Exception as exc:  # the student's object broke the check: say so, go on
             outcomes[part] = {"fraction": 0.0, "error": True, "details": {},
-                              "message": f"{type(exc).__name__}: {exc}"[:500]}
+                              "text": msg("object_broke_check", error=f"{type(exc).__name__}: {exc}"[:500])}
+    outcomes = json_ready(outcomes)
     with open(out_path, "w", encoding="utf-8") as handle:
         json.dump(outcomes, handle, ensure_ascii=False)
 
@@ -145,7 +146,7 @@ def _hidden_work(config) -> Path:
     return _HIDDEN_WORK[config.name]
 
 
-def _hidden(part: str, obj, lang: str, assignment: str | None, **objects) -> CheckOutcome:
+def _hidden(part: str, obj, lang: str, assignment: str | None, **objects) -> tuple[CheckOutcome, Path]:
     """nbgrader's slow path: the assignment's own hidden tests (``autograde_tests/<name>/``) on the live
     objects, with the held-out answers in this kernel. Objects passed by their contract name are taken
     as named; ``obj`` and any others fill the check's remaining ``objects`` in order."""
@@ -164,26 +165,29 @@ def _hidden(part: str, obj, lang: str, assignment: str | None, **objects) -> Che
     scored = score(ScoringPaths(artifacts=artifacts, inputs=work / "inputs", answers=work / "answers",
                                 job=work / "job"), lang)
     result = next(r for r in scored.results() if r.name == part)
-    return CheckOutcome(result.points / result.max_points if result.max_points else 0.0, result.message,
-                        result.details)
+    outcome = CheckOutcome(result.points / result.max_points if result.max_points else 0.0,
+                           result.text or msg("scoring_failed"), result.details)
+    return outcome, config.folder
 
 
-def format_outcome(part: str, outcome: CheckOutcome, seconds: float, lang: str = "es") -> str:
+def format_outcome(part: str, outcome: CheckOutcome, seconds: float, lang: str = "es",
+                   assignment_dir: Path | None = None) -> str:
     """A plain-text table: one mark per layer for architecture parts, the message otherwise."""
     lines = [f"{MARK[outcome.passed]} {part}: {outcome.fraction:.0%}  ({seconds:.2f} s)"]
+    say = catalogue(lang, assignment_dir)
     details = outcome.details
     if "expected" in details and "submitted" in details:
-        flagged = {m["index"]: m["message"] for m in details["mismatches"] if m["index"] is not None}
-        header = ("capa", "clase", "salida", "parámetros") if lang == "es" else ("layer", "class", "output", "params")
+        flagged = {m["index"] for m in details["mismatches"] if m["index"] is not None}
+        header = [say.text(f"selfcheck.col_{column}") for column in ("layer", "class", "output", "params")]
         lines.append(f"  {'':2}{header[0]:>5}  {header[1]:<14}{header[2]:<22}{header[3]:>10}")
         for row in details["submitted"]:
             shape = "(" + ", ".join("None" if d is None else str(d) for d in row["output_shape"] or []) + ")"
             ok = row["index"] not in flagged
             lines.append(f"  {MARK[ok]} {row['index']:>5}  {row['class']:<14}{shape:<22}{row['params']:>10}")
         for mismatch in details["mismatches"]:
-            lines.append(f"    → {mismatch['message']}")
+            lines.append(f"    → {say.render(mismatch['message_text'])}")
     else:
-        lines.append(f"  {outcome.message}")
+        lines.append(f"  {say.render(outcome.message)}")
     return "\n".join(lines)
 
 
@@ -192,12 +196,13 @@ def check(part: str, obj: Any, *, hidden: bool = False, lang: str = "es", assign
     """Check one part of the assignment on a live object; print a table; raise if it fails."""
     start = time.perf_counter()
     if hidden:
-        outcome = _hidden(part, obj, lang, assignment, **objects)
+        outcome, folder = _hidden(part, obj, lang, assignment, **objects)
     else:
-        outcome = run_public_check(public_checks_of(part, assignment), part, obj, lang)
-    print(format_outcome(part, outcome, time.perf_counter() - start, lang))
+        public = public_checks_of(part, assignment)
+        outcome, folder = run_public_check(public, part, obj), ASSIGNMENTS_DIR / public.assignment
+    print(format_outcome(part, outcome, time.perf_counter() - start, lang, folder))
     if not outcome.passed:
-        raise AssertionError(f"{part}: {outcome.message}")
+        raise AssertionError(f"{part}: {render(outcome.message, lang, folder)}")
     return outcome
 
 
@@ -221,7 +226,8 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
     from grader import __version__
     from grader.errors import InvalidSubmissionError
     from grader.execute import execute_notebook
-    from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
+    from grader.records import (CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult,
+                                details_from_json)
     from grader.report import write_report
 
     warn = warn or (lambda line: None)
@@ -233,7 +239,7 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
 
         nb, _ = read_submission(Path(notebook))
     except InvalidSubmissionError as exc:
-        record = ExecutionRecord(ExecutionStatus.INVALID_NOTEBOOK, str(exc))
+        record = ExecutionRecord(ExecutionStatus.INVALID_NOTEBOOK, render(exc.text, lang or "es"), text=exc.text)
         result = GradeResult(student, _fallback_assignment(assignment) or "", [], record,
                              datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__)
         return result, write_report(result, out_dir, lang=lang or "es")
@@ -277,7 +283,7 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
             env={DATA_DIR_ENV: kernel_data_dir(datasets), ASSIGNMENT_ENV: settings.assignment},
             preamble=["from grader.datasets import serve_keras_offline\nserve_keras_offline()"],
             epilogue=[f"from grader.selfcheck import export_public_outcomes\n"
-                      f"export_public_outcomes(globals(), {str(outcomes_path)!r}, {lang!r})"])
+                      f"export_public_outcomes(globals(), {str(outcomes_path)!r})"])
         outcomes = json.loads(outcomes_path.read_text(encoding="utf-8")) if outcomes_path.is_file() else {}
     executed_path = out_dir / f"{student}.executed.ipynb"
     import nbformat
@@ -290,13 +296,15 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
         maximum = points.get(part, 1.0)
         found = outcomes.get(part)
         if found is None:
-            checks.append(CheckResult(part, 0.0, maximum, CheckStatus.ERROR,
-                                      "el notebook no llegó al final (ver la ejecución)"))
+            text = msg("notebook_did_not_finish")
+            checks.append(CheckResult(part, 0.0, maximum, CheckStatus.ERROR, "", text=text))
         elif found["error"]:
-            checks.append(CheckResult(part, 0.0, maximum, CheckStatus.ERROR, found["message"]))
+            checks.append(CheckResult(part, 0.0, maximum, CheckStatus.ERROR, "", text=Message.from_dict(found["text"])))
         else:
-            checks.append(CheckResult.from_fraction(part, maximum, found["fraction"], found["message"],
-                                                    details=found["details"]))
+            checks.append(CheckResult.from_fraction(part, maximum, found["fraction"], "",
+                                                    text=Message.from_dict(found["text"]),
+                                                    details=details_from_json(found["details"])))
+    checks = [check.rendered(lang, ASSIGNMENTS_DIR / settings.assignment) for check in checks]
     result = GradeResult(student, settings.assignment, checks, record,
                          datetime.now(timezone.utc).isoformat(timespec="seconds"), __version__)
     return result, write_report(result, out_dir, lang=lang, executed_notebook=executed_path)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from grader.checks.accuracy import check_accuracy, check_improvement, paired_noise
+from grader.i18n import render
 
 N = 5000
 LABELS = np.arange(N) % 10
@@ -33,28 +34,28 @@ def test_an_improved_model_within_the_noise_of_the_base_keeps_its_credit():
     outcome = check_improvement(improved, base, LABELS, zero_at=0.95, full_at=0.98)
     assert outcome.details["accuracy"] == 0.9848 and outcome.details["base_accuracy"] == 0.9852
     assert outcome.details["noise"] == pytest.approx(2 * np.sqrt(40 + 38) / N, abs=1e-4)
-    assert outcome.passed and "no se distingue de la CNN base" in outcome.message
+    assert outcome.passed and "no se distingue de la CNN base" in render(outcome.message, "es")
 
 
 def test_an_improved_model_clearly_worse_than_the_base_gets_nothing():
     improved = predictions_with_errors(np.arange(0, 150))  # 0.97
     base = predictions_with_errors(np.arange(0, 50))       # 0.99
-    outcome = check_improvement(improved, base, LABELS, zero_at=0.90, full_at=0.96, lang="en")
+    outcome = check_improvement(improved, base, LABELS, zero_at=0.90, full_at=0.96)
     assert outcome.fraction == 0.0
-    assert outcome.message == "the improved model (0.9700) does not beat the base CNN (0.9900)"
+    assert render(outcome.message, "en") == "the improved model (0.9700) does not beat the base CNN (0.9900)"
 
 
 def test_the_base_model_handed_in_again_is_no_improvement():
     same = predictions_with_errors(np.arange(0, 60))
     outcome = check_improvement(same, same.copy(), LABELS, zero_at=0.90, full_at=0.96)
-    assert outcome.fraction == 0.0 and "no supera" in outcome.message
+    assert outcome.fraction == 0.0 and "no supera" in render(outcome.message, "es")
 
 
 def test_a_better_model_gets_the_credit_its_accuracy_earns():
     improved = predictions_with_errors(np.arange(0, 40))   # 0.992
     base = predictions_with_errors(np.arange(0, 100))      # 0.98
     outcome = check_improvement(improved, base, LABELS, zero_at=0.95, full_at=0.995)
-    assert outcome.message.startswith("el modelo mejorado (0,9920) supera a la CNN base (0,9800)")
+    assert render(outcome.message, "es").startswith("el modelo mejorado (0,9920) supera a la CNN base (0,9800)")
     assert outcome.fraction == pytest.approx((0.992 - 0.95) / (0.995 - 0.95))
 
 

@@ -10,6 +10,7 @@ from keras import layers
 from grader.checks.architecture import compare_architecture, compare_parameters
 from grader.probe import summarize
 from grader.public_checks import load_public_checks
+from grader.i18n import render
 
 EXPECTED = load_public_checks("practica3").specs["cnn_model"]
 
@@ -76,7 +77,7 @@ class SubclassedCNN(keras.Model):
 def test_equivalent_forms_get_full_marks(build):
     summary = summarize(build(), EXPECTED["input_shape"])  # the subclassed model states no input: the spec's
     architecture = compare_architecture(EXPECTED, summary)
-    assert architecture.fraction == 1.0, architecture.message
+    assert architecture.fraction == 1.0, render(architecture.message, "es")
     assert compare_parameters(EXPECTED, summary).fraction == 1.0
     assert summary["total_params"] == 58_796
 
@@ -85,12 +86,12 @@ def test_wrong_padding_points_at_the_second_convolution():
     outcome = compare_architecture(EXPECTED, summarize(given_cnn(conv2_padding="same")))
     first = outcome.details["mismatches"][0]
     assert first["index"] == 3
-    assert first["message"] == ("capa 3 (Conv2D): salida (None, 14, 14, 16), esperada (None, 10, 10, 16): "
+    assert render(first["message_text"], "es") == ("capa 3 (Conv2D): salida (None, 14, 14, 16), esperada (None, 10, 10, 16): "
                                 "revisa padding='valid'")
     assert outcome.fraction == 0.5  # one wrong setting; the later shapes only echo it
     params = compare_parameters(EXPECTED, summarize(given_cnn(conv2_padding="same")))
     assert params.fraction == 0.0
-    assert params.message == "97.196 parámetros, esperados 58.796 | capa 6 (Dense): 78.500 parámetros, esperados 40.100"
+    assert render(params.message, "es") == "97.196 parámetros, esperados 58.796 | capa 6 (Dense): 78.500 parámetros, esperados 40.100"
 
 
 @pytest.mark.parametrize("kwargs, index, hint", [
@@ -101,7 +102,7 @@ def test_wrong_padding_points_at_the_second_convolution():
 def test_each_common_mistake_gets_its_hint(kwargs, index, hint):
     outcome = compare_architecture(EXPECTED, summarize(given_cnn(**kwargs)))
     hinted = [m for m in outcome.details["mismatches"] if m["kind"] == "setting"]
-    assert len(hinted) == 1 and hinted[0]["index"] == index and hint in hinted[0]["message"]
+    assert len(hinted) == 1 and hinted[0]["index"] == index and hint in render(hinted[0]["message_text"], "es")
     assert outcome.fraction == 0.5
 
 
@@ -109,7 +110,7 @@ def test_missing_pooling_is_named_as_missing():
     outcome = compare_architecture(EXPECTED, summarize(given_cnn(second_pool=False)))
     kinds = [m["kind"] for m in outcome.details["mismatches"]]
     assert "missing" in kinds
-    assert "falta una capa MaxPooling2D en la posición 4 (salida esperada (None, 5, 5, 16))" in outcome.message
+    assert "falta una capa MaxPooling2D en la posición 4 (salida esperada (None, 5, 5, 16))" in render(outcome.message, "es")
     assert outcome.fraction == 0.0
 
 
@@ -123,10 +124,10 @@ def test_extra_dense_is_named_as_extra():
 def test_logits_without_from_logits_loss_is_flagged():
     outcome = compare_architecture(EXPECTED, summarize(functional_with_reshape_and_logits(False)))
     assert outcome.fraction == 0.5
-    assert "capa 9 (Dense): no tiene softmax y la pérdida no usa from_logits=True" in outcome.message
+    assert "capa 9 (Dense): no tiene softmax y la pérdida no usa from_logits=True" in render(outcome.message, "es")
 
 
 def test_messages_in_english_on_request():
-    outcome = compare_architecture(EXPECTED, summarize(given_cnn(conv2_padding="same")), lang="en")
+    outcome = compare_architecture(EXPECTED, summarize(given_cnn(conv2_padding="same")))
     assert "layer 3 (Conv2D): output (None, 14, 14, 16), expected (None, 10, 10, 16): check padding='valid'" \
-        in outcome.message
+        in render(outcome.message, "en")

@@ -146,12 +146,13 @@ def test_confusion_matrix_has_the_classes_of_the_labels():
 
 def test_input_shape_message_offers_the_spec_without_its_channel_axis():
     from grader.checks.architecture import compare_architecture
+    from grader.i18n import render
 
     spec = load_public_checks("practica3").specs["cnn_model"]
     flat = {**spec, "input_shape": [None, 784]}
     assert "entrada (None, 784), esperada (None, 28, 28, 1) (o (None, 28, 28) con un Reshape al principio)" in \
-        compare_architecture(spec, flat).message
-    color = compare_architecture({**spec, "input_shape": [None, 28, 28, 3]}, flat).message
+        render(compare_architecture(spec, flat).message, "es")
+    color = render(compare_architecture({**spec, "input_shape": [None, 28, 28, 3]}, flat).message, "es")
     assert "entrada (None, 784), esperada (None, 28, 28, 3)" in color and "Reshape" not in color
 
 
@@ -232,6 +233,7 @@ def test_nbgraders_hidden_path_runs_the_assignments_own_hidden_tests(tmp_path):
     script = """
 import keras
 from grader import check
+from grader.i18n import render
 from tests.test_architecture_checks import given_cnn
 keras.utils.set_random_seed(0)
 model, base = given_cnn(), given_cnn()

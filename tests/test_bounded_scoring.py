@@ -21,7 +21,7 @@ import pytest
 from keras import layers
 
 from grader.artifacts import Artifacts, ObjectUnavailable
-from grader.checks.messages import message
+from grader.i18n import msg, render
 from grader.checks.rules import SubmissionFacts
 from grader.config import Limits
 from grader.export import export_artifacts
@@ -100,10 +100,14 @@ def scored(work: dict[str, Path], lang: str = "es") -> dict:
     return {r.name: r for r in score(paths, lang).results()}
 
 
-def artifacts_of(work: dict[str, Path], config, lang: str = "es") -> Artifacts:
+def artifacts_of(work: dict[str, Path], config) -> Artifacts:
     from grader.heldout import load_answers
 
-    return Artifacts(work["artifacts"], load_answers(work["inputs"]), config, lang)
+    return Artifacts(work["artifacts"], load_answers(work["inputs"]), config)
+
+
+def notes_of(artifacts: Artifacts, lang: str = "es") -> list[str]:
+    return [render(note, lang) for note in artifacts.notes]
 
 
 @pytest.fixture(scope="module")
@@ -212,8 +216,8 @@ def test_a_huge_history_is_cut_in_the_kernel_and_the_check_says_so(light_config,
     artifacts = artifacts_of(work, config)
     read = artifacts.history("cnn_history")
     assert list(read) == ["accuracy", "loss"] and len(read["loss"]) == 10
-    assert "'cnn_history' tiene 53 métricas, se usan 2" in artifacts.notes
-    assert "'cnn_history'['accuracy'] tiene 1.000.000 valores, se usan 10" in artifacts.notes
+    assert "'cnn_history' tiene 53 métricas, se usan 2" in notes_of(artifacts)
+    assert "'cnn_history'['accuracy'] tiene 1.000.000 valores, se usan 10" in notes_of(artifacts)
 
 
 def test_a_history_file_past_the_bound_is_not_read_and_the_check_says_so(light_config, genuine, tmp_path):
@@ -227,7 +231,7 @@ def test_a_history_file_past_the_bound_is_not_read_and_the_check_says_so(light_c
     (work["job"] / "config.json").write_text(config.model_dump_json(), encoding="utf-8")
     artifacts = artifacts_of(work, config)
     assert artifacts.history("denoiser_history") is None
-    assert artifacts.notes == ["denoiser_history.history.json ocupa 1.1 MB, más que el límite de 1.7 KB: no se leyó"]
+    assert notes_of(artifacts) == ["denoiser_history.history.json ocupa 1.1 MB, más que el límite de 1.7 KB: no se leyó"]
     denoising = scored(work)["ej2_denoising"]
     assert "[recortado: denoiser_history.history.json ocupa 1.1 MB" in denoising.message
     assert denoising.status is not CheckStatus.ERROR and denoising.details["history"] is None
@@ -254,7 +258,7 @@ def test_the_export_stops_an_object_past_its_time_and_exports_the_others(light_c
                     heldout)
     assert time.perf_counter() - started < 30
     manifest = json.loads((work["artifacts"] / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["hog_features"] == {"status": "failed", "reason": "superó el límite de 1 s por objeto",
+    assert manifest["hog_features"] == {"status": "failed", "reason": "timed out after 1 s",
                                         "timed_out_s": 1}
     assert manifest["denoiser_history"] == {"status": "exported", "reason": ""}
     history = manifest["cnn_history"]
@@ -263,11 +267,13 @@ def test_the_export_stops_an_object_past_its_time_and_exports_the_others(light_c
     assert manifest["denoiser"]["status"] == "failed" and manifest["denoiser"]["reason"].startswith("RuntimeError: xxx")
     assert len(manifest["denoiser"]["reason"]) == 60
     artifacts = artifacts_of(work, config)
-    with pytest.raises(ObjectUnavailable, match="'hog_features' se detuvo: superó el límite de 1 s por objeto"):
+    with pytest.raises(ObjectUnavailable) as stopped:
         artifacts.features("hog_features")
-    with pytest.raises(ObjectUnavailable, match="no se encontró 'cnn_history'"):
+    assert render(stopped.value.text, "es").startswith("'hog_features' se detuvo: superó el límite de 1 s por objeto")
+    with pytest.raises(ObjectUnavailable) as missing:
         artifacts.require("cnn_history")
-    assert "el motivo de 'cnn_history' tenía" in artifacts.notes[-1]
+    assert render(missing.value.text, "es").startswith("no se encontró 'cnn_history'")
+    assert "el motivo de 'cnn_history' tenía" in notes_of(artifacts)[-1]
 
 
 def test_a_reply_always_fits_and_names_what_was_cut():
@@ -302,7 +308,7 @@ def test_the_bounds_are_validated():
     for bad in ({"object_timeout_s": 0}, {"history_values": -1}, {"reason_chars": 5}, {"name_chars": 3}):
         with pytest.raises(ValidationError):
             Limits(**bad)
-    assert message("en", "object_timeout", name="m", seconds=3).startswith("'m' was stopped")
+    assert render(msg("object_timeout", name="m", seconds=3), "en").startswith("'m' was stopped")
 
 
 # ------------------------------------------------------------------- the scoring server's supervisor

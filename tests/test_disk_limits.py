@@ -21,6 +21,7 @@ from grader.config import Limits
 from grader.execute import ExecutedNotebook, execute_notebook
 from grader.records import ExecutionStatus
 from grader.sandbox import SandboxPolicy, tmpfs_mb, wrap_command
+from grader.i18n import render
 from grader.workspace import (
     ARTIFACTS,
     HOME_NOISE,
@@ -230,10 +231,10 @@ open(os.path.join(runtime, "escondido.txt"), "w").write("r")
     seen = written_files(tmp_path / "scratch", result.written_elsewhere)
     assert seen == sorted([".cache/pesos.npy", ".config/ajustes.json", ".keras/modelo.keras", "figuras/",
                            "/dev/shm/matriz.npy", "/tmp/enlace", "/tmp/resultados.csv", runtime])
-    outcome = check_rules(SubmissionFacts(written_files=seen), "es")
+    outcome = check_rules(SubmissionFacts(written_files=seen))
     assert outcome.fraction == 0.0
     assert [v["rule"] for v in outcome.details["violations"]] == ["no_disk_writes"]
-    assert outcome.message == ("escribe en disco: .cache/pesos.npy, .config/ajustes.json, .keras/modelo.keras, "
+    assert render(outcome.message, "es") == ("escribe en disco: .cache/pesos.npy, .config/ajustes.json, .keras/modelo.keras, "
                                "/dev/shm/matriz.npy, /tmp/enlace …")
 
 
@@ -275,7 +276,7 @@ def sandboxed_grade(notebook: Path, config, *, student: str, workdir: Path, sand
     regular_files_copy(work["scratch"] / ARTIFACTS, workdir / "artifacts")
     rules = check_rules(SubmissionFacts(written_files=written_files(work["scratch"], executed.written_elsewhere)))
     checks = [CheckResult.from_fraction(name, check.points, rules.fraction if name == "ej1_normas" else 0.0,
-                                        rules.message if name == "ej1_normas" else "no evaluado en esta prueba",
+                                        render(rules.message, "es") if name == "ej1_normas" else "no evaluado en esta prueba",
                                         hidden=check.hidden)
               for name, check in config.checks.items()]
     result = GradeResult(student=student, assignment=config.name, checks=checks, execution=record,

@@ -178,7 +178,7 @@ def test_ten_megabytes_of_output_are_cut_and_the_notebook_keeps_running(tmp_path
     result = run(tmp_path, nb, sandboxed=True, output_bytes=10_000,
                  epilogue=["print('epilogue sees', done)"])
     record = result.record
-    assert record.status is ExecutionStatus.OUTPUT_LIMIT and "10000" in record.message
+    assert record.status is ExecutionStatus.OUTPUT_LIMIT and "10,000" in record.message
     assert record.cells_executed == 3
     assert len(nbformat.writes(result.notebook)) < 10_000 + 5_000  # outputs cut, notices and cells kept
     assert "output truncated" in texts(result.notebook.cells)

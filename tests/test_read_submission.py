@@ -10,6 +10,7 @@ import pytest
 from grader.errors import InvalidSubmissionError
 from grader.pipeline import grade_submission, read_submission, scan_input_calls
 from grader.records import CheckStatus, ExecutionStatus
+from grader.i18n import render
 
 
 @pytest.mark.parametrize("content, expected", [
@@ -24,7 +25,10 @@ def test_unreadable_submissions_are_named(tmp_path, content, expected):
     path.write_bytes(content)
     with pytest.raises(InvalidSubmissionError) as error:
         read_submission(path)
-    assert expected in str(error.value) and str(path) in str(error.value)
+    english, spanish = str(error.value), render(error.value.text, "es")
+    assert expected in english and english.startswith("entrega.ipynb: ")
+    assert spanish.startswith("entrega.ipynb: ") and spanish != english  # rendered again in the student's language
+    assert str(tmp_path) not in english + spanish  # the instructor's folders are not the student's business
 
 
 def test_nbformat_3_is_converted_and_noted(tmp_path):
@@ -35,7 +39,7 @@ def test_nbformat_3_is_converted_and_noted(tmp_path):
     path.write_text(json.dumps(v3), encoding="utf-8")
     nb, notes = read_submission(path)
     assert nb.nbformat == 4 and nb.cells[0].source == "x = 1"
-    assert notes == ["nbformat 3 converted to nbformat 4"]
+    assert [render(note, "en") for note in notes] == ["nbformat 3 converted to nbformat 4"]
 
 
 def test_outputs_are_dropped_before_execution(tmp_path):
@@ -64,7 +68,10 @@ def test_invalid_notebook_gets_a_result_for_every_check(tmp_path, practica3):
     assert result.score == 0 and result.max_score == 6.5
     automatic = [c for c in result.checks if c.status is not CheckStatus.MANUAL]
     assert len(automatic) == len(practica3.checks)
-    assert all(c.status is CheckStatus.ERROR and "invalid JSON" in c.message for c in automatic)
+    assert all(c.status is CheckStatus.ERROR and "JSON no válido" in c.message for c in automatic)  # course's language
+    english = result.rendered("en", practica3.folder)
+    assert "invalid JSON" in english.execution.message and all("invalid JSON" in c.message for c in english.checks
+                                                                if c.status is not CheckStatus.MANUAL)
     assert json.loads((tmp_path / "work" / "result.json").read_text())["score"] == 0
 
 

@@ -13,11 +13,15 @@ from nbgrader.api import Gradebook
 from grader import gradebook as gb_module
 from grader.config import load_assignment
 from grader.gradebook import load_results, record_result
+from grader.i18n import msg, render
 from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
 from grader.report import gradescope_json, write_class_summary, write_report
 
+WHY = msg("review_unverified", name="cnn_model")
 REASON = "'cnn_model' no se pudo cargar fuera del notebook (clase propia): se puntuó con lo que calculó el " \
          "propio notebook, sin verificar"
+REASON_EN = "'cnn_model' could not be loaded outside the notebook (own class): it was graded from what the " \
+            "notebook itself computed, unverified"
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +35,8 @@ def flagged_result(config, student: str = "ana") -> GradeResult:
         result = CheckResult.from_fraction(name, check.points, 1.0, "ok", hidden=check.hidden,
                                            details={"verified": name != "ej1_arquitectura"})
         if name == "ej1_arquitectura":
-            result.flag_for_review(REASON)
-            result.flag_for_review(REASON)  # one reason is kept once
+            result.flag_for_review(WHY, "es")
+            result.flag_for_review(WHY, "es")  # one reason is kept once
         checks.append(result)
     checks += [CheckResult(name, 0.0, part.points, CheckStatus.MANUAL, part.title) for name, part in config.manual.items()]
     return GradeResult(student=student, assignment=config.name, checks=checks,
@@ -81,7 +85,7 @@ def test_the_gradebook_keeps_the_points_and_asks_for_a_manual_grade(url, config)
 
 @pytest.mark.parametrize("lang, badge, note", [
     ("es", "⚑ pendiente de revisión", "⚑ Pendiente de revisión del profesor: " + REASON),
-    ("en", "⚑ awaiting review", "⚑ Awaiting the instructor's review: " + REASON),
+    ("en", "⚑ awaiting review", "⚑ Awaiting the instructor's review: " + REASON_EN),
 ])
 def test_the_report_shows_the_flag_and_why(tmp_path, config, lang, badge, note):
     result = flagged_result(config)
@@ -95,7 +99,7 @@ def test_the_report_shows_the_flag_and_why(tmp_path, config, lang, badge, note):
     other = soup.select_one('article[data-check="ej1_parametros"]')
     assert badge not in other.get_text(" ", strip=True)
     test = next(t for t in gradescope_json(result, lang, config=config)["tests"] if t["tags"] == ["ej1_arquitectura"])
-    assert REASON in test["output"] and test["score"] == 1.0
+    assert render(WHY, lang) in test["output"] and test["score"] == 1.0
 
 
 def test_the_class_summary_counts_the_submissions_awaiting_review(tmp_path, config):

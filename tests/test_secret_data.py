@@ -21,6 +21,7 @@ from grader.checks.leakage import GAP_Z, MIN_GAP, split_gap, with_test_split_gap
 from grader.checks.outcome import CheckOutcome
 from grader.heldout import SEEN_SUFFIX, build_heldout
 from grader.records import ExecutionStatus
+from grader.i18n import msg, render
 from tests import submissions as s
 from tests.conftest import COURSE_DATA
 
@@ -48,13 +49,12 @@ def test_the_flag_keeps_the_points_and_says_why_in_the_students_language():
     labels = np.arange(1000) % 10
     secret_scores = np.eye(10)[np.where(np.arange(1000) % 10 < 9, labels, (labels + 1) % 10)]  # 90 %
     seen_scores = np.eye(10)[labels]  # 100 %: it saw these
-    outcome = CheckOutcome(0.5, "precisión 0.9000", {"accuracy": 0.9})
-    flagged = with_test_split_gap(outcome, secret_scores, labels, seen_scores, labels, "es")
+    outcome = CheckOutcome(0.5, msg("accuracy", accuracy=0.9, full_at=0.95, zero_at=0.8), {"accuracy": 0.9})
+    flagged = with_test_split_gap(outcome, secret_scores, labels, seen_scores, labels)
     assert flagged.fraction == 0.5 and flagged.details["test_split"]["flag"] is True
-    assert "posible entrenamiento con el conjunto de test" in flagged.message
-    english = with_test_split_gap(outcome, secret_scores, labels, seen_scores, labels, "en")
-    assert "possible training on the test set" in english.message
-    unverifiable = with_test_split_gap(outcome, secret_scores, labels, None, labels, "es")
+    assert "posible entrenamiento con el conjunto de test" in render(flagged.message, "es")
+    assert "possible training on the test set" in render(flagged.message, "en")
+    unverifiable = with_test_split_gap(outcome, secret_scores, labels, None, labels)
     assert unverifiable == outcome
 
 

@@ -131,7 +131,7 @@ def test_the_notebooks_own_limits_and_language_are_used(tmp_path, metadata):
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     result = parsed(run)
     assert result["execution"]["status"] == "output_limit", result["execution"]["message"]
-    assert "The outputs exceeded 2000 characters" in result["execution"]["message"]  # in English, as set
+    assert "The outputs exceeded 2,000 characters" in result["execution"]["message"]  # in English, as set
 
 
 @pytest.mark.parametrize("content", ["{not json", json.dumps({"cells": [], "metadata": {}, "nbformat": 4,

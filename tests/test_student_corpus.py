@@ -5,6 +5,7 @@ Plus fast tests of the pure functions those fair grades rest on.
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import numpy as np
@@ -15,6 +16,7 @@ from grader.checks.denoising import check_autoencoder_output, check_denoising, w
 from grader.checks.outcome import CheckOutcome
 from grader.checks.rules import SubmissionFacts, check_rules, missing_module
 from grader.export import dtype_sensitive
+from grader.i18n import Message, msg, render
 from grader.records import CheckStatus, ExecutionStatus
 
 CORPUS_CELL_TIMEOUT_S = 90  # no other corpus cell comes near it, even on a loaded 2-core CI machine
@@ -36,7 +38,7 @@ def test_autoencoder_without_channel_axis_is_the_same_images():
     assert check_autoencoder_output(noisy, clean[..., 0]).fraction == 1.0
     linear = clean[..., 0] * 1.3 - 0.1  # a linear output: outside [0, 1], still a good denoiser once clipped
     shape_and_range = check_autoencoder_output(noisy, linear)
-    assert shape_and_range.fraction == 0.0 and "fuera de [0, 1]" in shape_and_range.message
+    assert shape_and_range.fraction == 0.0 and "fuera de [0, 1]" in render(shape_and_range.message, "es")
     assert check_denoising(clean, noisy, linear, 0.0, 1.0).details["psnr_gain"] > 0
 
 
@@ -55,9 +57,9 @@ def test_rules_name_the_missing_module_the_allowed_list_and_the_time_limit():
     assert outcome.fraction == 0.0
     assert [v["rule"] for v in outcome.details["violations"]] == ["allowed_modules", "time_limit"]
     assert ("la celda 9 (ej1_cnn_modelo) importa 'xgboost', que no está en el entorno de corrección "
-            "(además de la biblioteca estándar de Python se pueden importar: keras, pandas)") in outcome.message
-    assert "la celda 13 (ej1_cnn_entrenamiento) superó el límite de 900 s por celda" in outcome.message
-    assert "cell 9 (ej1_cnn_modelo) imports 'xgboost'" in check_rules(facts, "en").message
+            "(además de la biblioteca estándar de Python se pueden importar: keras, pandas)") in render(outcome.message, "es")
+    assert "la celda 13 (ej1_cnn_entrenamiento) superó el límite de 900 s por celda" in render(outcome.message, "es")
+    assert "cell 9 (ej1_cnn_modelo) imports 'xgboost'" in render(outcome.message, "en")
 
 
 def test_claimed_accuracy_prefers_validation_and_skips_missing_values():
@@ -67,11 +69,11 @@ def test_claimed_accuracy_prefers_validation_and_skips_missing_values():
 
 
 def test_claim_is_flagged_only_beyond_the_gap_and_never_changes_the_points():
-    measured = CheckOutcome(0.0, "precisión 0.4100", {"accuracy": 0.41})
+    measured = CheckOutcome(0.0, msg("accuracy", accuracy=0.41, full_at=0.95, zero_at=0.8), {"accuracy": 0.41})
     flagged = with_claim(measured, {"accuracy": [0.97]})
     assert flagged.fraction == 0.0 and flagged.details["claim"]["flag"] is True
-    assert "tu cuaderno obtiene 0.970 (History['accuracy']) pero con imágenes en [0, 1] el modelo obtiene 0.410" \
-        in flagged.message
+    assert "tu cuaderno obtiene 0,970 (History['accuracy']) pero con imágenes en [0, 1] el modelo obtiene 0,410" \
+        in render(flagged.message, "es")
     close = with_claim(measured, {"accuracy": [0.41 + CLAIM_GAP / 2]})
     assert close.message == measured.message and close.details["claim"]["flag"] is False
     assert with_claim(measured, None) is measured
@@ -105,13 +107,12 @@ def test_printed_accuracy_belongs_to_the_model_evaluated_and_the_last_cell_count
 
 
 def test_a_printed_claim_is_preferred_to_the_history_and_named_by_its_cell():
-    measured = CheckOutcome(0.0, "precisión 0.4100", {"accuracy": 0.41})
-    flagged = with_claim(measured, {"accuracy": [0.5]}, "es", printed={"claimed": 0.9734, "cell": 12})
-    assert flagged.details["claim"] == {"claimed": 0.9734, "source": "lo que imprime la celda 12", "measured": 0.41,
-                                        "flag": True}
-    assert "tu cuaderno obtiene 0.973 (lo que imprime la celda 12)" in flagged.message
-    english = with_claim(measured, None, "en", printed={"claimed": 0.9734, "cell": 12})
-    assert "your notebook reports 0.973 (printed by cell 12)" in english.message
+    measured = CheckOutcome(0.0, msg("accuracy", accuracy=0.41, full_at=0.95, zero_at=0.8), {"accuracy": 0.41})
+    flagged = with_claim(measured, {"accuracy": [0.5]}, printed={"claimed": 0.9734, "cell": 12})
+    assert flagged.details["claim"] == {"claimed": 0.9734, "source_text": msg("claim_printed", cell=12),
+                                        "measured": 0.41, "flag": True}
+    assert "tu cuaderno obtiene 0,973 (lo que imprime la celda 12)" in render(flagged.message, "es")
+    assert "your notebook reports 0.973 (printed by cell 12)" in render(flagged.message, "en")
 
 
 def test_dtype_sensitive_finds_a_hog_written_for_floats():
@@ -238,6 +239,53 @@ def test_the_class_summary_lists_the_flags_of_the_batch(corpus_results, light_co
         assert reviews == {(r.student, c.name) for r in results for c in r.checks
                            if c.needs_review and not (c.details.get("claim") or {}).get("flag")
                            and not (c.details.get("test_split") or {}).get("flag")}
+
+
+# Words only one of the two languages writes (checked on the catalogue's words alone: see _skeleton).
+SPANISH = re.compile(r"[áéíóúñ¿¡]|\b(el|los|las|del|que|una|para|celda|capa|esperada|precisión|puntuación)\b", re.I)
+ENGLISH = re.compile(r"\b(the|expected|layer|accuracy|cell|was|with|from|could)\b", re.I)
+
+
+def _skeleton(value):
+    """``value`` with every text parameter blanked (names, shapes, what the student's code printed): what
+    is left to render are the catalogue's own words."""
+    if isinstance(value, Message):
+        return Message(value.key, {name: item if name == "separator" else _skeleton(item)
+                                   for name, item in value.params.items()})
+    if isinstance(value, list):
+        return [_skeleton(item) for item in value]
+    return "·" if isinstance(value, str) else value
+
+
+@pytest.mark.slow
+def test_every_stored_result_reads_in_either_language(corpus_results, light_config, tmp_path):
+    """Results graded in Spanish are rendered again in English after the fact (and back): every sentence
+    the grader wrote has its key form, none of them keeps a word of the other language, and the English
+    report shows the English sentences and none of the Spanish ones."""
+    from bs4 import BeautifulSoup
+
+    from grader.report import write_report
+
+    folder = light_config.folder
+    for name, result in corpus_results.items():
+        automatic = [c for c in result.checks if c.status is not CheckStatus.MANUAL]
+        assert all(c.text is not None for c in automatic) and result.execution.text is not None, name
+        texts = [c.text for c in automatic] + [r for c in automatic for r in c.review_reasons] + [result.execution.text]
+        for lang, foreign in (("en", SPANISH), ("es", ENGLISH)):
+            for text in texts:
+                sentence = render(_skeleton(text), lang, folder)
+                assert not foreign.search(sentence), (name, lang, sentence)
+        english, spanish = result.rendered("en", folder), result.rendered("es", folder)
+        page = BeautifulSoup(write_report(result, tmp_path, config=light_config, lang="en").read_text(
+            encoding="utf-8"), "html.parser")
+        for tag in page.select("iframe"):
+            tag.decompose()  # the student's own notebook
+        shown = page.get_text(" ")
+        for en, es in zip(english.checks, spanish.checks):
+            if en.status is CheckStatus.MANUAL or en.message == es.message:
+                continue
+            assert " ".join(en.message.split()) in " ".join(shown.split()), (name, en.name)
+            assert es.message not in shown, (name, en.name)
 
 
 @pytest.mark.slow

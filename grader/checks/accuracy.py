@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
-from grader.checks.messages import message
 from grader.checks.outcome import CheckOutcome, linear_credit
+from grader.i18n import joined, msg
 from grader.metrics import accuracy, labels_from_scores
 
 NOISE_SIGMAS = 2.0  # a difference within two standard errors is noise, not a worse model
@@ -30,26 +30,25 @@ def classification_details(predicted: np.ndarray, labels: np.ndarray) -> dict:
     return {"confusion_matrix": matrix.tolist(), "per_class_accuracy": [round(float(v), 4) for v in per_class]}
 
 
-def _predicted_labels(scores: np.ndarray, labels: np.ndarray, lang: str) -> np.ndarray | CheckOutcome:
+def _predicted_labels(scores: np.ndarray, labels: np.ndarray) -> np.ndarray | CheckOutcome:
     scores = np.asarray(scores)
     if scores.dtype.kind == "f" and not np.all(np.isfinite(scores)):
-        return CheckOutcome(0.0, message(lang, "not_finite"))
+        return CheckOutcome(0.0, msg("not_finite"))
     predicted = labels_from_scores(scores)
     if predicted.shape[0] != labels.shape[0]:
-        return CheckOutcome(0.0, f"{predicted.shape[0]} predicciones para {labels.shape[0]} imágenes")
+        return CheckOutcome(0.0, msg("prediction_count", got=predicted.shape[0], expected=labels.shape[0]))
     return predicted
 
 
-def check_accuracy(scores: np.ndarray, labels: np.ndarray, zero_at: float, full_at: float,
-                   lang: str = "es") -> CheckOutcome:
+def check_accuracy(scores: np.ndarray, labels: np.ndarray, zero_at: float, full_at: float) -> CheckOutcome:
     """Linear partial credit between ``zero_at`` and ``full_at`` accuracy."""
-    predicted = _predicted_labels(scores, labels, lang)
+    predicted = _predicted_labels(scores, labels)
     if isinstance(predicted, CheckOutcome):
         return predicted
     value = accuracy(predicted, labels)
     details = {"accuracy": round(value, 4), "zero_at": round(zero_at, 4), "full_at": round(full_at, 4),
                **classification_details(predicted, labels)}
-    text = message(lang, "accuracy", accuracy=value, zero_at=zero_at, full_at=full_at)
+    text = msg("accuracy", accuracy=value, zero_at=zero_at, full_at=full_at)
     return CheckOutcome(linear_credit(value, zero_at, full_at), text, details)
 
 
@@ -61,13 +60,13 @@ def paired_noise(predicted: np.ndarray, base: np.ndarray, labels: np.ndarray) ->
 
 
 def check_improvement(scores: np.ndarray, base_scores: np.ndarray, labels: np.ndarray, zero_at: float,
-                      full_at: float, lang: str = "es") -> CheckOutcome:
+                      full_at: float) -> CheckOutcome:
     """The improved model must not be worse than the student's own base CNN; credit then grows with
     accuracy. "Worse" means beyond the noise of the held-out set: two training runs of one notebook on
     a GPU (not deterministic) differ by a few hundredths of a point, and that must not cost the point.
     Identical predictions (the base model handed in again) are no improvement at all."""
-    outcome = check_accuracy(scores, labels, zero_at, full_at, lang)
-    base = _predicted_labels(base_scores, labels, lang)
+    outcome = check_accuracy(scores, labels, zero_at, full_at)
+    base = _predicted_labels(base_scores, labels)
     if "accuracy" not in outcome.details:
         return outcome
     predicted = labels_from_scores(np.asarray(scores))
@@ -79,9 +78,9 @@ def check_improvement(scores: np.ndarray, base_scores: np.ndarray, labels: np.nd
     details = {**outcome.details, "base_accuracy": round(base_accuracy, 4), "noise": round(noise, 4)}
     values = {"accuracy": improved, "base": base_accuracy, "noise": noise}
     if improved < base_accuracy - noise or (base is not None and np.array_equal(predicted, base)):
-        return CheckOutcome(0.0, message(lang, "not_beats_base", **values), details)
+        return CheckOutcome(0.0, msg("not_beats_base", **values), details)
     key = "beats_base" if improved > base_accuracy else "ties_base"
-    return CheckOutcome(outcome.fraction, message(lang, key, **values) + "; " + outcome.message, details)
+    return CheckOutcome(outcome.fraction, joined([msg(key, **values), outcome.message]), details)
 
 
 def looks_like_raw_pixels(features: np.ndarray, images: np.ndarray) -> bool:
@@ -97,8 +96,8 @@ def looks_like_raw_pixels(features: np.ndarray, images: np.ndarray) -> bool:
 
 
 def check_svm_hog(predicted: np.ndarray, features: np.ndarray, images: np.ndarray, labels: np.ndarray,
-                  zero_at: float, full_at: float, lang: str = "es") -> CheckOutcome:
+                  zero_at: float, full_at: float) -> CheckOutcome:
     if looks_like_raw_pixels(features, images):
-        outcome = check_accuracy(predicted, labels, zero_at, full_at, lang)
-        return CheckOutcome(0.0, message(lang, "raw_pixels") + "; " + outcome.message, outcome.details)
-    return check_accuracy(predicted, labels, zero_at, full_at, lang)
+        outcome = check_accuracy(predicted, labels, zero_at, full_at)
+        return CheckOutcome(0.0, joined([msg("raw_pixels"), outcome.message]), outcome.details)
+    return check_accuracy(predicted, labels, zero_at, full_at)

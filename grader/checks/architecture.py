@@ -13,7 +13,7 @@ import difflib
 from dataclasses import dataclass, field
 from typing import Any
 
-from grader.checks.messages import message
+from grader.i18n import Message, joined, msg
 from grader.checks.outcome import CheckOutcome
 
 ACTIVATION_LAYERS = {"ReLU": "relu", "Softmax": "softmax", "LeakyReLU": "leaky_relu", "ELU": "elu"}
@@ -83,8 +83,8 @@ def _aligned(want: list[CanonicalLayer], got: list[CanonicalLayer]):
     return matcher.get_opcodes()
 
 
-def _label(layer: CanonicalLayer, lang: str) -> str:
-    return message(lang, "layer", index=layer.index, cls=layer.cls)
+def _label(layer: CanonicalLayer) -> Message:
+    return msg("layer", index=layer.index, cls=layer.cls)
 
 
 def _shape_text(shape: list | None) -> str:
@@ -96,9 +96,9 @@ def _logits_equivalent(expected: CanonicalLayer, got: CanonicalLayer, from_logit
             and from_logits is True)
 
 
-def _compare_pair(expected: CanonicalLayer, got: CanonicalLayer, is_last: bool, from_logits: bool | None,
-                  lang: str) -> dict | None:
-    """A mismatch ``{"index", "kind", "message"}`` for one aligned pair, or None when they agree.
+def _compare_pair(expected: CanonicalLayer, got: CanonicalLayer, is_last: bool,
+                  from_logits: bool | None) -> dict | None:
+    """A mismatch ``{"index", "kind", "message_text"}`` for one aligned pair, or None when they agree.
 
     kind "setting": a layer setting differs (with a hint); kind "shape": only the output shape differs,
     the echo of a wrong setting further up.
@@ -111,21 +111,20 @@ def _compare_pair(expected: CanonicalLayer, got: CanonicalLayer, is_last: bool, 
         if key == "activation" and is_last and _logits_equivalent(expected, got, from_logits):
             continue
         if key == "activation" and is_last and want == "softmax" and have == "linear":
-            hints.append(message(lang, "hint_softmax"))
+            hints.append(msg("hint_softmax"))
             continue
         shown = {"kernel_size": lambda v: f"{v}x{v}" if isinstance(v, int) else "x".join(map(str, v))}.get(
             key, lambda v: v)
-        hints.append(message(lang, f"hint_{key}", expected=shown(want), got=shown(have)))
+        hints.append(msg(f"hint_{key}", expected=shown(want), got=shown(have)))
     shape_differs = expected.output_shape != got.output_shape
     if not hints and not shape_differs:
         return None
-    text = _label(got, lang)
+    parts = [_label(got)]
     if shape_differs:
-        text += ": " + message(lang, "output", got=_shape_text(got.output_shape),
-                               expected=_shape_text(expected.output_shape))
+        parts.append(msg("output", got=_shape_text(got.output_shape), expected=_shape_text(expected.output_shape)))
     if hints:
-        text += ": " + "; ".join(hints)
-    return {"index": got.index, "kind": "setting" if hints else "shape", "message": text}
+        parts.append(joined(hints))
+    return {"index": got.index, "kind": "setting" if hints else "shape", "message_text": joined(parts, ": ")}
 
 
 def _rows(layers: list[CanonicalLayer]) -> list[dict]:
@@ -133,7 +132,7 @@ def _rows(layers: list[CanonicalLayer]) -> list[dict]:
              "config": l.config} for l in layers]
 
 
-def compare_architecture(expected: dict, submitted: dict, lang: str = "es") -> CheckOutcome:
+def compare_architecture(expected: dict, submitted: dict) -> CheckOutcome:
     """Full credit for an exact match (in any equivalent form); half when exactly one layer setting
     differs (its knock-on output shapes aside) and no layer is missing or extra; none otherwise.
     Every difference is listed, by the submitter's own layer number, with a hint."""
@@ -144,37 +143,36 @@ def compare_architecture(expected: dict, submitted: dict, lang: str = "es") -> C
     accepted = [expected["input_shape"][1:]] + ([alternative[1:]] if alternative else [])
     if submitted["input_shape"][1:] not in accepted:
         shapes = {"got": _shape_text(submitted["input_shape"]), "expected": _shape_text(expected["input_shape"])}
-        text = (message(lang, "input_shape_or_reshape", without_channel=_shape_text(alternative), **shapes)
-                if alternative else message(lang, "input_shape", **shapes))
-        mismatches.append({"index": None, "kind": "input", "message": text})
+        text = (msg("input_shape_or_reshape", without_channel=_shape_text(alternative), **shapes)
+                if alternative else msg("input_shape", **shapes))
+        mismatches.append({"index": None, "kind": "input", "message_text": text})
     for tag, a0, a1, b0, b1 in _aligned(want, got):
         if tag in ("equal", "replace") and a1 - a0 == b1 - b0:
             for position, (w, g) in enumerate(zip(want[a0:a1], got[b0:b1]), start=a0):
-                found = _compare_pair(w, g, position == len(want) - 1, submitted.get("from_logits"), lang)
+                found = _compare_pair(w, g, position == len(want) - 1, submitted.get("from_logits"))
                 if found and w.cls != g.cls:
                     found["kind"] = "replaced"
                 if found:
                     mismatches.append(found)
             continue
         for position in range(a0, a1):
-            mismatches.append({"index": None, "kind": "missing", "message": message(
-                lang, "missing_layer", cls=want[position].cls, position=position + 1,
+            mismatches.append({"index": None, "kind": "missing", "message_text": msg(
+                "missing_layer", cls=want[position].cls, position=position + 1,
                 expected=_shape_text(want[position].output_shape))})
         for g in got[b0:b1]:
-            mismatches.append({"index": g.index, "kind": "extra",
-                               "message": message(lang, "extra_layer", layer=_label(g, lang))})
+            mismatches.append({"index": g.index, "kind": "extra", "message_text": msg("extra_layer", layer=_label(g))})
     kinds = [m["kind"] for m in mismatches]
     if not mismatches:
-        fraction, text = 1.0, message(lang, "architecture_ok", n=len(want))
+        fraction, text = 1.0, msg("architecture_ok", n=len(want))
     else:
         fraction = 0.5 if kinds.count("setting") == 1 and set(kinds) <= {"setting", "shape"} else 0.0
-        text = message(lang, "architecture_bad", n=len(mismatches)) + ": " + " | ".join(
-            m["message"] for m in mismatches)
+        text = joined([msg("architecture_bad", n=len(mismatches)), joined([m["message_text"] for m in mismatches], " | ")],
+                      ": ")
     details = {"expected": _rows(want), "submitted": _rows(got), "mismatches": mismatches}
     return CheckOutcome(fraction, text, details)
 
 
-def compare_parameters(expected: dict, submitted: dict, lang: str = "es") -> CheckOutcome:
+def compare_parameters(expected: dict, submitted: dict) -> CheckOutcome:
     """All-or-nothing: the total and every matched layer's count must equal the reference's."""
     want = canonical_layers(expected, expected["input_shape"])
     got = canonical_layers(submitted, expected["input_shape"])
@@ -184,12 +182,11 @@ def compare_parameters(expected: dict, submitted: dict, lang: str = "es") -> Che
             for w, g in zip(want[a0:a1], got[b0:b1]):
                 per_layer.append({"index": g.index, "class": g.cls, "expected": w.params, "submitted": g.params})
                 if w.params != g.params:
-                    problems.append(message(lang, "params_layer", layer=_label(g, lang), got=g.params,
-                                            expected=w.params))
+                    problems.append(msg("params_layer", layer=_label(g), got=g.params, expected=w.params))
     total_ok = submitted["total_params"] == expected["total_params"]
     details = {"expected_total": expected["total_params"], "submitted_total": submitted["total_params"],
                "per_layer": per_layer}
     if total_ok and not problems:
-        return CheckOutcome(1.0, message(lang, "params_ok", total=expected["total_params"]), details)
-    head = message(lang, "params_bad", got=submitted["total_params"], expected=expected["total_params"])
-    return CheckOutcome(0.0, " | ".join([head, *problems]), details)
+        return CheckOutcome(1.0, msg("params_ok", total=expected["total_params"]), details)
+    head = msg("params_bad", got=submitted["total_params"], expected=expected["total_params"])
+    return CheckOutcome(0.0, joined([head, *problems], " | "), details)

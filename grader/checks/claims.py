@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from grader.checks.messages import message
+from grader.i18n import joined, msg
 from grader.checks.outcome import CheckOutcome
 
 ACCURACY_KEYS = ("val_accuracy", "val_acc", "val_sparse_categorical_accuracy", "val_categorical_accuracy",
@@ -47,24 +47,23 @@ def printed_accuracy(cells: Iterable[tuple[str, str]], name: str) -> dict | None
     return found
 
 
-def with_claim(outcome: CheckOutcome, history: dict | None, lang: str = "es",
-               printed: dict | None = None) -> CheckOutcome:
+def with_claim(outcome: CheckOutcome, history: dict | None, printed: dict | None = None) -> CheckOutcome:
     """``outcome`` of an accuracy check, flagged when the notebook's own claim (``printed``: what a cell
     evaluating the model printed, see :func:`printed_accuracy`; else its History) is clearly above
     what the grader measured; the points are the measured ones (the statement fixes the inputs)."""
     measured = outcome.details.get("accuracy")
     if printed is not None:
-        claimed, source = float(printed["claimed"]), message(lang, "claim_printed", cell=printed["cell"])
+        claimed, source = float(printed["claimed"]), msg("claim_printed", cell=printed["cell"])
     elif (claim := claimed_accuracy(history)) is not None:
-        claimed, source = claim[0], f"History['{claim[1]}']"
+        claimed, source = claim[0], msg("claim_history", metric=claim[1])
     else:
         return outcome
     if measured is None:
         return outcome
-    details = {**outcome.details, "claim": {"claimed": round(claimed, 4), "source": source,
+    details = {**outcome.details, "claim": {"claimed": round(claimed, 4), "source_text": source,
                                             "measured": round(float(measured), 4),
                                             "flag": claimed - measured > CLAIM_GAP}}
     if claimed - measured <= CLAIM_GAP:
         return CheckOutcome(outcome.fraction, outcome.message, details)
-    flag = message(lang, "claim_gap", claimed=claimed, source=source, measured=measured)
-    return CheckOutcome(outcome.fraction, f"{outcome.message}; {flag}", details)
+    flag = msg("claim_gap", claimed=claimed, source=source, measured=measured)
+    return CheckOutcome(outcome.fraction, joined([outcome.message, flag]), details)

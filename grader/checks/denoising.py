@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from grader.checks.messages import message
+from grader.i18n import joined, msg
 from grader.checks.outcome import CheckOutcome, linear_credit
 from grader.metrics import grayscale_planes, image_quality
 
@@ -21,7 +21,7 @@ def with_channel_axis(output: np.ndarray, noisy: np.ndarray) -> np.ndarray:
     return output
 
 
-def check_autoencoder_output(noisy: np.ndarray, output: np.ndarray, lang: str = "es") -> CheckOutcome:
+def check_autoencoder_output(noisy: np.ndarray, output: np.ndarray) -> CheckOutcome:
     """Same images as the input (with or without the channel axis), finite, in [0, 1], and not the
     input passed through."""
     noisy = np.asarray(noisy)
@@ -29,24 +29,24 @@ def check_autoencoder_output(noisy: np.ndarray, output: np.ndarray, lang: str = 
     if output.shape != noisy.shape:
         got = "(None, " + ", ".join(map(str, output.shape[1:])) + ")"
         expected = "(None, " + ", ".join(map(str, noisy.shape[1:])) + ")"
-        return CheckOutcome(0.0, message(lang, "ae_shape", got=got, expected=expected))
+        return CheckOutcome(0.0, msg("ae_shape", got=got, expected=expected))
     if not np.all(np.isfinite(output)):
-        return CheckOutcome(0.0, message(lang, "not_finite"))
+        return CheckOutcome(0.0, msg("not_finite"))
     low, high = float(output.min()), float(output.max())
     if low < -1e-4 or high > 1 + 1e-4:
-        return CheckOutcome(0.0, message(lang, "ae_range", low=low, high=high))
+        return CheckOutcome(0.0, msg("ae_range", low=low, high=high))
     if np.allclose(output, noisy, atol=1e-3):
-        return CheckOutcome(0.0, message(lang, "ae_identity"))
-    return CheckOutcome(1.0, message(lang, "ae_ok", shape="x".join(map(str, output.shape[1:]))))
+        return CheckOutcome(0.0, msg("ae_identity"))
+    return CheckOutcome(1.0, msg("ae_ok", shape="x".join(map(str, output.shape[1:]))))
 
 
-def check_denoising(clean: np.ndarray, noisy: np.ndarray, output: np.ndarray, zero_at: float, full_at: float,
-                    lang: str = "es") -> CheckOutcome:
+def check_denoising(clean: np.ndarray, noisy: np.ndarray, output: np.ndarray, zero_at: float,
+                    full_at: float) -> CheckOutcome:
     """Credit grows with the PSNR gain over the noisy input; the SSIM must improve too."""
     noisy = np.asarray(noisy)
     output = with_channel_axis(output, noisy)
     if output.shape != noisy.shape or not np.all(np.isfinite(output)):
-        return check_autoencoder_output(noisy, output, lang)  # explains the shape or NaN problem
+        return check_autoencoder_output(noisy, output)  # explains the shape or NaN problem
     before = image_quality(clean, noisy)
     after = image_quality(clean, np.clip(output, 0.0, 1.0))
     psnr_gain, ssim_gain = after.psnr - before.psnr, after.ssim - before.ssim
@@ -55,8 +55,8 @@ def check_denoising(clean: np.ndarray, noisy: np.ndarray, output: np.ndarray, ze
     details = {"noisy": before.as_dict(), "denoised": after.as_dict(), "psnr_gain": round(psnr_gain, 4),
                "ssim_gain": round(ssim_gain, 4), "zero_at": round(zero_at, 4), "full_at": round(full_at, 4),
                "examples": examples}
-    text = message(lang, "denoise", noisy_psnr=before.psnr, denoised_psnr=after.psnr, psnr_gain=psnr_gain,
+    text = msg("denoise", noisy_psnr=before.psnr, denoised_psnr=after.psnr, psnr_gain=psnr_gain,
                    noisy_ssim=before.ssim, denoised_ssim=after.ssim, full_at=full_at, zero_at=zero_at)
     if ssim_gain <= 0:
-        return CheckOutcome(0.0, message(lang, "ssim_worse") + "; " + text, details)
+        return CheckOutcome(0.0, joined([msg("ssim_worse"), text]), details)
     return CheckOutcome(linear_credit(psnr_gain, zero_at, full_at), text, details)

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from grader.checks.messages import message
+from grader.i18n import joined, msg
 from grader.checks.outcome import CheckOutcome
 from grader.metrics import labels_from_scores
 
@@ -36,8 +36,7 @@ def split_gap(seen_correct: np.ndarray, secret_correct: np.ndarray) -> dict:
 
 
 def with_test_split_gap(outcome: CheckOutcome, secret_scores: np.ndarray | None, secret_labels: np.ndarray,
-                        seen_scores: np.ndarray | None, seen_labels: np.ndarray | None,
-                        lang: str = "es") -> CheckOutcome:
+                        seen_scores: np.ndarray | None, seen_labels: np.ndarray | None) -> CheckOutcome:
     """``outcome`` of an accuracy check with the gap in its details (``test_split``) and, when the gap is
     beyond chance, a sentence saying so; the points stay what the secret part earned. Without the
     model's outputs on both parts (e.g. a model the grader could not rebuild) it is returned as is."""
@@ -51,5 +50,5 @@ def with_test_split_gap(outcome: CheckOutcome, secret_scores: np.ndarray | None,
     details = {**outcome.details, "test_split": gap}
     if not gap["flag"]:
         return CheckOutcome(outcome.fraction, outcome.message, details)
-    flag = message(lang, "test_split_gap", **{k: gap[k] for k in ("seen", "secret", "gap", "threshold")})
-    return CheckOutcome(outcome.fraction, f"{outcome.message}; {flag}", details)
+    flag = msg("test_split_gap", **{k: gap[k] for k in ("seen", "secret", "gap", "threshold")})
+    return CheckOutcome(outcome.fraction, joined([outcome.message, flag]), details)

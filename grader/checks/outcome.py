@@ -3,13 +3,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from grader.i18n import Message
+
 
 @dataclass(frozen=True)
 class CheckOutcome:
-    """What a check found: ``fraction`` of its points (0..1), a message, and details for the report."""
+    """What a check found: ``fraction`` of its points (0..1), a message (its key form: the caller
+    renders it in the reader's language), and details for the report."""
 
     fraction: float
-    message: str
+    message: Message
     details: dict[str, Any] = field(default_factory=dict)
 
     @property

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from grader.checks.messages import message
+from grader.i18n import joined, msg
 from grader.checks.outcome import CheckOutcome
 
 _NO_MODULE = re.compile(r"No module named '([^']+)'")
@@ -44,26 +44,25 @@ class SubmissionFacts:
     printed_accuracy: dict[str, dict] = field(default_factory=dict)
 
 
-def check_rules(facts: SubmissionFacts, lang: str = "es") -> CheckOutcome:
+def check_rules(facts: SubmissionFacts) -> CheckOutcome:
     violations = []
     if facts.input_cells:
-        violations.append({"rule": "no_input", "message": message(lang, "rule_input",
+        violations.append({"rule": "no_input", "message_text": msg("rule_input",
                                                                    cell=", ".join(map(str, facts.input_cells)))})
     for missing in facts.missing_modules:
-        violations.append({"rule": "allowed_modules", "message": message(
-            lang, "rule_module", module=missing["module"], cell=missing["cell"],
-            allowed=", ".join(facts.allowed_modules))})
+        violations.append({"rule": "allowed_modules", "message_text": msg(
+            "rule_module", module=missing["module"], cell=missing["cell"], allowed=", ".join(facts.allowed_modules))})
     if facts.timed_out_cells:
-        violations.append({"rule": "time_limit", "message": message(
-            lang, "rule_timeout", cells=", ".join(facts.timed_out_cells), seconds=facts.cell_timeout_s)})
+        violations.append({"rule": "time_limit", "message_text": msg(
+            "rule_timeout", cells=", ".join(facts.timed_out_cells), seconds=facts.cell_timeout_s)})
     if facts.cells_with_errors:
-        violations.append({"rule": "runs_clean", "message": message(lang, "rule_errors", n=facts.cells_with_errors)})
+        violations.append({"rule": "runs_clean", "message_text": msg("rule_errors", n=facts.cells_with_errors)})
     if facts.written_files:
         shown = ", ".join(facts.written_files[:5]) + (" …" if len(facts.written_files) > 5 else "")
-        violations.append({"rule": "no_disk_writes", "message": message(lang, "rule_writes", files=shown)})
+        violations.append({"rule": "no_disk_writes", "message_text": msg("rule_writes", files=shown)})
     if facts.extra_files:
-        violations.append({"rule": "only_notebook", "message": message(lang, "rule_extra_files",
-                                                                       files=", ".join(facts.extra_files))})
+        violations.append({"rule": "only_notebook", "message_text": msg("rule_extra_files",
+                                                                        files=", ".join(facts.extra_files))})
     if not violations:
-        return CheckOutcome(1.0, message(lang, "rules_ok"), {"violations": []})
-    return CheckOutcome(0.0, " | ".join(v["message"] for v in violations), {"violations": violations})
+        return CheckOutcome(1.0, msg("rules_ok"), {"violations": []})
+    return CheckOutcome(0.0, joined([v["message_text"] for v in violations], " | "), {"violations": violations})
