@@ -27,6 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from grader.i18n import msg, render
+
 if TYPE_CHECKING:
     from grader.config import AssignmentConfig, Limits
 
@@ -74,20 +76,6 @@ class NotebookSettings:
     notes: list[str] = field(default_factory=list)
 
 
-_NOTES = {
-    "es": {
-        "absent": "este notebook no trae los datos del corrector (metadatos 'grader': no viene de 'grader "
-                  "release' o se han borrado); se comprueba como {assignment}, con los límites por defecto",
-        "damaged": "los metadatos 'grader' del notebook no son válidos ({reason}); se usa el valor por defecto",
-    },
-    "en": {
-        "absent": "this notebook has no grader metadata (not from 'grader release', or removed); it is "
-                  "checked as {assignment}, with the default limits",
-        "damaged": "the notebook's 'grader' metadata is not valid ({reason}); the default is used",
-    },
-}
-
-
 def read_settings(metadata: dict, lang: str | None = None, fallback_assignment: str | None = None) -> NotebookSettings:
     """The settings in a notebook's metadata (``nb.metadata``); defaults, with a note, where absent
     or damaged: the assignment ``fallback_assignment``, every registered dataset. ``lang`` (the
@@ -101,7 +89,7 @@ def read_settings(metadata: dict, lang: str | None = None, fallback_assignment: 
     if not isinstance(block, dict):
         language = lang or "es"
         return NotebookSettings(fallback_assignment, language, Limits(), list(REGISTRY),
-                                notes=[_NOTES[language]["absent"].format(assignment=fallback_assignment)])
+                                notes=[render(msg("settings.absent", assignment=fallback_assignment), language)])
     notes: list[str] = []
     language = block.get("language")
     if lang is None and language not in ("es", "en"):
@@ -129,4 +117,4 @@ def read_settings(metadata: dict, lang: str | None = None, fallback_assignment: 
     datasets = [name for name in datasets if name in REGISTRY]  # a newer release may know more
     install = block.get("install") if isinstance(block.get("install"), str) else None
     return NotebookSettings(assignment, language, limits, datasets, install, True,
-                            [_NOTES[language]["damaged"].format(reason=reason) for reason in notes])
+                            [render(msg("settings.damaged", reason=reason), language) for reason in notes])

@@ -260,7 +260,8 @@ def run_local_check(notebook, out_dir, *, sandbox: bool | None = None, lang: str
         sandbox, why = sandbox_status()
         if not sandbox:
             kind = "missing" if "not installed" in why else "broken"
-            warn(UNSANDBOXED[lang].format(why=UNSANDBOXED[f"{lang}_{kind}"].format(reason=why.split("; fix:")[0])))
+            warn(render(msg("check.unsandboxed", why=msg(f"check.sandbox_{kind}", reason=why.split("; fix:")[0])),
+                        lang))
     if sandbox:
         _fetch_missing_datasets(settings.datasets, nb, warn, lang)
     with tempfile.TemporaryDirectory(prefix="grader-check-") as temporary:
@@ -339,20 +340,6 @@ def notebook_settings(notebook, metadata: dict, lang: str | None = None, assignm
 
 
 # One line when bubblewrap cannot be used: the student's own code then runs without a sandbox.
-UNSANDBOXED = {
-    "es": "sin sandbox (bubblewrap {why}): como es tu propio código, se ejecuta sin aislar",
-    "en": "no sandbox (bubblewrap {why}): it is your own code, so it runs unsandboxed",
-    "es_missing": "no está instalado", "es_broken": "no funciona aquí: {reason}",
-    "en_missing": "is not installed", "en_broken": "does not work here: {reason}",
-}
-_NO_DOWNLOAD = {
-    "es": "no se pudo descargar {name} ({why}); dentro del sandbox no hay red, así que su load_data() fallará: "
-          "conéctate a internet y repite, o usa --no-sandbox",
-    "en": "could not download {name} ({why}); the sandbox has no network, so its load_data() will fail: "
-          "connect to the network and retry, or use --no-sandbox",
-}
-
-
 def _fetch_missing_datasets(names, nb, warn, lang: str) -> None:
     """Download (into Keras' cache) each dataset of the assignment that the notebook loads
     (``<name>.load_data``) and that has no local copy yet: the sandbox has no network, and the
@@ -376,4 +363,4 @@ def _fetch_missing_datasets(names, nb, warn, lang: str) -> None:
         except (DatasetNotFoundError, ImportError) as exc:
             found = re.search(r"Keras download (.*?)\. Fix:", str(exc))
             why = found.group(1) if found else f"{type(exc).__name__}: {exc}"
-            warn(_NO_DOWNLOAD[lang].format(name=name, why=why[:200]))
+            warn(render(msg("check.no_download", name=name, why=why[:200]), lang))
