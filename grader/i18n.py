@@ -39,9 +39,9 @@ class Message:
     """A sentence to be: ``key`` in the catalogues and the values of its placeholders.
 
     Parameters hold numbers, text (names, shapes, file names: the same in every language), other
-    messages, or lists of messages. Two keys are built in: ``join`` (:func:`joined`) and
-    ``capitalized`` (:func:`capitalized`). Anything else is stored as its
-    ``str()`` when the message is made, so the JSON form reads back as the same message.
+    messages, or lists of messages; anything else is stored as its ``str()`` when the message is made
+    (:func:`msg`), so the JSON form reads back as the same message. Two keys are built in: ``join``
+    (:func:`joined`) and ``capitalized`` (:func:`capitalized`).
     """
 
     key: str
@@ -109,7 +109,7 @@ def _decode(value: Any) -> Any:
 class _LocaleFormatter(string.Formatter):
     """``str.format`` with numbers written the locale's way (decimal and grouping separators)."""
 
-    _NUMBER_SPEC = re.compile(r"(?P<sign>\+?)(?P<group>,?)(?:\.(?P<digits>\d+))?(?P<kind>[fdg]?)")
+    _NUMBER_SPEC = re.compile(r"(?P<sign>\+?),?(?:\.(?P<digits>\d+))?(?P<kind>[fdg]?)")
 
     def __init__(self, locale: str) -> None:
         self.locale = locale
