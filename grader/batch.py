@@ -441,7 +441,7 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
                 remove_tree(heldout.inputs)
     summary.wall_seconds = round(time.monotonic() - started, 2)
     if progress:
-        print_summary(summary, console)
+        print_summary(summary, console, config.language)
     return summary
 
 
@@ -527,30 +527,34 @@ def _progress(console, enabled: bool):
                     console=console, disable=not enabled)
 
 
-def print_summary(summary: BatchSummary, console) -> None:
+def print_summary(summary: BatchSummary, console, lang: str = "es") -> None:
+    """The batch's counts and the submissions that failed or errored, in ``lang`` (the assignment's)."""
     from rich.table import Table
 
-    table = Table(title=f"Corrección de {summary.assignment}")
+    def say(key: str, **params: Any) -> str:
+        return render(msg(f"batch.table_{key}", **params), lang)
+
+    table = Table(title=say("title", assignment=summary.assignment))
     table.add_column("")
-    table.add_column("Entregas", justify="right")
+    table.add_column(say("submissions"), justify="right")
     scores = [score for student, score in summary.scores.items() if summary.outcomes.get(student) != ERRORED]
-    rows = [("Total", summary.total), ("Ya corregidas (omitidas)", len(summary.skipped)),
-            ("Corregidas ahora", summary.graded), ("  se ejecutan sin errores", len(summary.passed)),
-            ("  con fallos o no corregibles", len(summary.failed)),
-            ("  error del corrector (se reintentarán)", len(summary.errored))]
+    rows = [(say("total"), summary.total), (say("skipped"), len(summary.skipped)),
+            (say("graded"), summary.graded), ("  " + say("run_clean"), len(summary.passed)),
+            ("  " + say("with_failures"), len(summary.failed)),
+            ("  " + say("grader_errors"), len(summary.errored))]
     for label, value in rows:
         table.add_row(label, str(value))
     if scores:
-        table.add_row("Nota media (automática)", f"{sum(scores) / len(scores):.2f}")
-    table.add_row("Dispositivo", summary.device)
-    table.add_row("Tiempo", f"{summary.wall_seconds:.1f} s")
+        table.add_row(say("mean"), f"{sum(scores) / len(scores):.2f}")
+    table.add_row(say("device"), summary.device)
+    table.add_row(say("time"), f"{summary.wall_seconds:.1f} s")
     console.print(table)
     if summary.messages:
-        problems = Table(title="Entregas con fallos o errores")
-        problems.add_column("Estudiante")
-        problems.add_column("Resultado")
-        problems.add_column("Motivo", overflow="fold")
-        labels = {PASSED: "sin errores", FAILED: "con fallos", ERRORED: "error del corrector"}
+        problems = Table(title=say("problems"))
+        problems.add_column(say("student"))
+        problems.add_column(say("outcome"))
+        problems.add_column(say("reason"), overflow="fold")
+        labels = {PASSED: say("passed"), FAILED: say("failed"), ERRORED: say("errored")}
         for student in sorted(summary.messages):
             outcome = summary.outcomes.get(student, "")
             problems.add_row(student, labels.get(outcome, outcome), summary.messages[student])

@@ -250,7 +250,7 @@ def grade(notebook: str, assignment: str, student: str | None, out_dir: str, db_
 def collect_command(assignment: str, source: str, out_dir: str, worksheet: str | None) -> None:
     """Validate the submissions in SOURCE (PRADO zip or nbgrader course folder) and copy the notebooks."""
     from collections import Counter
-    from grader.collect import collect
+    from grader.collect import collect, render_problems
     from grader.config import load_assignment
 
     config = load_assignment(assignment)
@@ -261,7 +261,7 @@ def collect_command(assignment: str, source: str, out_dir: str, worksheet: str |
     counts = Counter(s.status for s in submissions)
     click.echo(f"{len(submissions)} entregas: " + ", ".join(f"{n} {labels.get(k, k)}" for k, n in sorted(counts.items())))
     for submission in submissions:
-        for problem in submission.problems:
+        for problem in render_problems(submission.problems, config.language):
             click.echo(f"  {submission.student} ({submission.display_name}): {problem}")
     click.echo(f"wrote {Path(out_dir) / 'submissions.json'}")
 

@@ -54,6 +54,7 @@ from typing import Any
 
 from grader.config import AssignmentConfig, ConfigError
 from grader.errors import GraderError
+from grader.i18n import Message, msg, render
 from grader.records import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -95,14 +96,18 @@ _NOISE_PARTS = ("__MACOSX", ".ipynb_checkpoints")
 
 @dataclass(frozen=True)
 class Submission:
-    """One student's hand-in after validation; ``notebook`` is the copy under ``out_dir``."""
+    """One student's hand-in after validation; ``notebook`` is the copy under ``out_dir``.
+
+    ``problems`` are messages (stored as their key form, rendered where they are read, in the
+    assignment's language); a ``submissions.json`` written before messages had plain sentences, which
+    read back as they are (``render`` returns a string unchanged)."""
 
     student: str
     display_name: str
     notebook: Path | None
     submitted_at: datetime | None
     extra_files: tuple[str, ...] = ()
-    problems: tuple[str, ...] = ()
+    problems: tuple[Message | str, ...] = ()
     late_days: int = 0
     late_penalty: float = 0.0
     status: str = OK
@@ -121,7 +126,7 @@ class Submission:
             "student": self.student, "display_name": self.display_name, "participant_id": self.participant_id,
             "notebook": notebook, "original_name": self.original_name,
             "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
-            "extra_files": list(self.extra_files), "problems": list(self.problems),
+            "extra_files": list(self.extra_files), "problems": [_problem_json(p) for p in self.problems],
             "late_days": self.late_days, "late_penalty": self.late_penalty, "status": self.status,
         }
 
@@ -135,10 +140,27 @@ class Submission:
         submitted_at = datetime.fromisoformat(data["submitted_at"]) if data.get("submitted_at") else None
         return cls(student=data["student"], display_name=data.get("display_name") or data["student"],
                    notebook=notebook, submitted_at=submitted_at,
-                   extra_files=tuple(data.get("extra_files", ())), problems=tuple(data.get("problems", ())),
+                   extra_files=tuple(data.get("extra_files", ())),
+                   problems=tuple(problem_of(p) for p in data.get("problems", ())),
                    late_days=int(data.get("late_days", 0)), late_penalty=float(data.get("late_penalty", 0.0)),
                    status=data.get("status", OK), participant_id=data.get("participant_id"),
                    original_name=data.get("original_name"))
+
+
+def _problem_json(problem: Message | str) -> dict[str, Any] | str:
+    return problem.to_dict() if isinstance(problem, Message) else problem
+
+
+def problem_of(data: Message | dict[str, Any] | str) -> Message | str:
+    """A problem as stored: a message, its key form, or a sentence (written before problems were messages)."""
+    if isinstance(data, Message):
+        return data
+    return Message.from_dict(data) if isinstance(data, dict) else str(data)
+
+
+def render_problems(problems: Any, lang: str) -> list[str]:
+    """The sentences of ``problems`` (messages, their key forms or sentences) in ``lang``."""
+    return [render(problem_of(p), lang) for p in problems or ()]
 
 
 def _relative(path: Path, base: Path) -> Path:
@@ -166,25 +188,29 @@ class _Raw:
     participant_id: str | None = None
     files: list[_File] = field(default_factory=list)
     submitted_at: datetime | None = None
-    problems: list[str] = field(default_factory=list)
+    problems: list[Message] = field(default_factory=list)
     other_plugins: dict[str, list[str]] = field(default_factory=dict)  # Moodle plugin -> its entries
     folder_name: str | None = None       # the name part of Moodle's folder, as Moodle cleaned it
 
 
 class _Unreadable(Exception):
-    """A handed-in file whose bytes cannot be read back (damaged or encrypted zip member); the
-    message completes "El archivo 'x' ..."."""
+    """A handed-in file whose bytes cannot be read back (damaged or encrypted zip member); ``reason``
+    completes "El notebook 'x' ..." (``collect.unreadable_notebook``)."""
+
+    def __init__(self, reason: Message) -> None:
+        super().__init__(reason.key)
+        self.reason = reason
 
 
-def _unsafe_reason(name: str) -> str | None:
+def _unsafe_reason(name: str) -> Message | None:
     """Why an archive member name must not be used as a path (None when it is harmless)."""
     if "\x00" in name:
-        return "contiene un carácter nulo"
+        return msg("collect.null_character")
     normalised = name.replace("\\", "/")
     if normalised.startswith("/") or re.match(r"^[A-Za-z]:", normalised):
-        return "es una ruta absoluta"
+        return msg("collect.absolute_path")
     if ".." in PurePosixPath(normalised).parts:
-        return "contiene '..' y saldría de la carpeta de la entrega"
+        return msg("collect.leaves_folder")
     return None
 
 
@@ -204,21 +230,20 @@ def _zip_reader(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> Callable[[in
     CRC is checked by zipfile when the read reaches the end of the member, so callers read it whole."""
     def read(limit: int) -> bytes:
         if info.flag_bits & 0x1:
-            raise _Unreadable("está cifrado con contraseña dentro del zip")
+            raise _Unreadable(msg("collect.encrypted"))
         try:
             with archive.open(info) as handle:
                 return handle.read(limit)
         except zipfile.BadZipFile as exc:
             if "CRC" in str(exc):
-                raise _Unreadable("está dañado o incompleto dentro del zip (sus datos no coinciden con su "
-                                  "CRC)") from None
-            raise _Unreadable(f"está dañado dentro del zip ({exc})") from None
+                raise _Unreadable(msg("collect.bad_crc")) from None
+            raise _Unreadable(msg("collect.damaged_member", error=str(exc))) from None
         except (EOFError, zlib.error) as exc:
-            raise _Unreadable(f"está incompleto o dañado dentro del zip ({exc})") from None
+            raise _Unreadable(msg("collect.truncated_member", error=str(exc))) from None
         except NotImplementedError as exc:
-            raise _Unreadable(f"usa una compresión que no se puede leer ({exc})") from None
+            raise _Unreadable(msg("collect.unknown_compression", error=str(exc))) from None
         except (RuntimeError, ValueError, OSError) as exc:
-            raise _Unreadable(f"no se puede leer del zip ({exc})") from None
+            raise _Unreadable(msg("collect.zip_unreadable", error=str(exc))) from None
     return read
 
 
@@ -228,11 +253,11 @@ def _file_reader(path: Path) -> Callable[[int], bytes]:
             with path.open("rb") as handle:
                 return handle.read(limit)
         except OSError as exc:
-            raise _Unreadable(f"no se puede leer ({exc.strerror or exc})") from None
+            raise _Unreadable(msg("collect.file_unreadable", error=str(exc.strerror or exc))) from None
     return read
 
 
-def _prado_members(source: Path, archive: zipfile.ZipFile | None) -> Iterator[tuple[str, int, Callable, str | None]]:
+def _prado_members(source: Path, archive: zipfile.ZipFile | None) -> Iterator[tuple[str, int, Callable, Message | None]]:
     """(name, size, reader, refusal reason) of every file in a PRADO zip or extracted folder."""
     if archive is not None:
         for info in archive.infolist():
@@ -241,12 +266,12 @@ def _prado_members(source: Path, archive: zipfile.ZipFile | None) -> Iterator[tu
             name = _zip_name(info)
             reason = _unsafe_reason(name)
             if reason is None and stat.S_ISLNK(info.external_attr >> 16):
-                reason = "es un enlace simbólico"
+                reason = msg("collect.symlink")
             yield name, info.file_size, _zip_reader(archive, info), reason
         return
     for path in sorted(source.rglob("*")):
         if path.is_symlink():
-            yield path.relative_to(source).as_posix(), 0, _file_reader(path), "es un enlace simbólico"
+            yield path.relative_to(source).as_posix(), 0, _file_reader(path), msg("collect.symlink")
         elif path.is_file():
             name = unicodedata.normalize("NFC", path.relative_to(source).as_posix())
             yield name, path.stat().st_size, _file_reader(path), None
@@ -288,23 +313,20 @@ def _new_moodle_raw(name: str, participant: str | None) -> _Raw:
     if participant is None:
         key = _moodle_key(name, None)
         raw = _Raw(student=key, display_name=name or key, folder_name=name)
-        raw.problems.append(f"La carpeta '{name}' de la descarga de Moodle no lleva número de participante (en una "
-                            "entrega por grupos, la de los estudiantes sin grupo): no se puede cruzar con la hoja de "
-                            "calificaciones ni exportar su nota a Moodle.")
+        raw.problems.append(msg("collect.no_participant_id", folder=name))
         return raw
     display = f"{name} {participant}" if name.casefold() in _PARTICIPANT_WORDS else (name or participant)
     return _Raw(student=participant, participant_id=participant, display_name=display, folder_name=name)
 
 
-def _read_prado(source: Path, archive: zipfile.ZipFile | None, ignored: list[dict[str, str]],
+def _read_prado(source: Path, archive: zipfile.ZipFile | None, ignored: list[dict[str, Any]],
                 layouts: set[str] | None = None) -> list[_Raw]:
     raws: dict[str, _Raw] = {}
     for name, size, reader, reason in _prado_members(source, archive):
         parts = name.replace("\\", "/").split("/")
         parsed = _parse_moodle_entry(parts)
         if parsed is None:
-            ignored.append({"entry": name, "reason": reason or "no es la entrega de un participante "
-                            "(se esperaba 'Nombre Apellidos_<id>_assignsubmission_file/...')"})
+            ignored.append({"entry": name, "reason": reason or msg("collect.not_a_submission")})
             continue
         folder_name, participant, plugin, relative, layout = parsed
         if layouts is not None:
@@ -317,7 +339,7 @@ def _read_prado(source: Path, archive: zipfile.ZipFile | None, ignored: list[dic
             raw.other_plugins.setdefault(plugin, []).append(relative or parts[0])
             continue  # online text, comments...: not files handed in; reported, not graded
         if reason is not None:
-            raw.problems.append(f"Se ha rechazado el archivo '{name}': {reason}.")
+            raw.problems.append(msg("collect.refused_file", name=name, reason=reason))
             ignored.append({"entry": name, "reason": reason})
             continue
         if relative:
@@ -325,7 +347,7 @@ def _read_prado(source: Path, archive: zipfile.ZipFile | None, ignored: list[dic
     return list(raws.values())
 
 
-def _read_nbgrader(submitted: Path, assignment: str, ignored: list[dict[str, str]]) -> list[_Raw]:
+def _read_nbgrader(submitted: Path, assignment: str, ignored: list[dict[str, Any]]) -> list[_Raw]:
     raws = []
     for student_dir in sorted(p for p in submitted.iterdir() if p.is_dir()):
         folder = student_dir / assignment
@@ -335,8 +357,8 @@ def _read_nbgrader(submitted: Path, assignment: str, ignored: list[dict[str, str
         for path in sorted(folder.rglob("*")):
             relative = path.relative_to(folder).as_posix()
             if path.is_symlink():
-                raw.problems.append(f"Se ha rechazado el archivo '{relative}': es un enlace simbólico.")
-                ignored.append({"entry": str(path), "reason": "enlace simbólico"})
+                raw.problems.append(msg("collect.refused_file", name=relative, reason=msg("collect.symlink")))
+                ignored.append({"entry": str(path), "reason": msg("collect.symlink")})
             elif path.is_file() and relative != "timestamp.txt":
                 raw.files.append(_File(relative, path.stat().st_size, _file_reader(path)))
         stamp = folder / "timestamp.txt"
@@ -344,8 +366,7 @@ def _read_nbgrader(submitted: Path, assignment: str, ignored: list[dict[str, str
             text = stamp.read_text(encoding="utf-8", errors="replace").strip()
             raw.submitted_at = _parse_nbgrader_timestamp(text)
             if raw.submitted_at is None:
-                raw.problems.append(f"timestamp.txt no contiene una fecha válida ({text[:60]!r}): no se ha "
-                                    "podido aplicar la política de entregas con retraso; revísalo a mano.")
+                raw.problems.append(msg("collect.bad_timestamp", value=repr(text[:60])))
         raws.append(raw)
     return raws
 
@@ -458,7 +479,7 @@ class _WorksheetRow:
     participant_id: str
     group: str | None
     submitted_at: datetime | None
-    problem: str | None
+    problem: Message | None
 
 
 def _decode_worksheet(data: bytes) -> str:
@@ -502,13 +523,12 @@ def _read_worksheet_rows(path: Path, tz: Any) -> tuple[list[_WorksheetRow], bool
             try:
                 submitted_at = parse_moodle_time(value, tz)
             except ValueError:
-                problem = (f"La hoja de calificaciones tiene una fecha de entrega ilegible ({value!r}): "
-                           "no se ha podido aplicar la política de entregas con retraso.")
+                problem = msg("collect.bad_worksheet_date", value=repr(value))
         result.append(_WorksheetRow(match[1], group, submitted_at, problem))
     return result, group_col is not None
 
 
-def read_worksheet(path: Path, tz: Any = timezone.utc) -> dict[str, tuple[datetime | None, str | None]]:
+def read_worksheet(path: Path, tz: Any = timezone.utc) -> dict[str, tuple[datetime | None, Message | None]]:
     """participant id -> (submission time or None, problem message or None) from Moodle's grading worksheet."""
     rows, _ = _read_worksheet_rows(path, tz)
     return {row.participant_id: (row.submitted_at, row.problem) for row in rows}
@@ -537,11 +557,11 @@ def _apply_worksheet(raws: list[_Raw], worksheet: Path, tz: Any) -> None:
         if members:
             times = [m.submitted_at for m in members if m.submitted_at is not None]
             raw.submitted_at = max(times) if times else None
-            raw.problems.extend(dict.fromkeys(m.problem for m in members if m.problem))
+            for problem in (m.problem for m in members if m.problem):
+                if problem not in raw.problems:  # one unreadable date shared by the team: said once
+                    raw.problems.append(problem)
             ids = ", ".join(m.participant_id for m in members)
-            raw.problems.append(f"Entrega por grupos del grupo '{members[0].group}' (participantes {ids}): la carpeta "
-                                "lleva el número del grupo, no el de un participante; la nota se pone a cada "
-                                "miembro en Moodle.")
+            raw.problems.append(msg("collect.team_submission", group=members[0].group, ids=ids))
             raw.participant_id = None
         elif raw.participant_id in by_id:
             row = by_id[raw.participant_id]
@@ -592,27 +612,26 @@ def _write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def _validate(raw: _Raw, config: AssignmentConfig, out_dir: Path) -> Submission:
-    problems = list(raw.problems)
+    problems: list[Message] = list(raw.problems)
     notebooks = [f for f in raw.files if f.path.lower().endswith(".ipynb") and not _is_noise(f.path)]
     extra = [f.path for f in raw.files if f not in notebooks]
     for name in extra:
-        problems.append(f"Archivo adicional '{name}': solo se entrega el notebook (sin imágenes ni datos); "
-                        "no se ha tenido en cuenta.")
+        problems.append(msg("collect.extra_file", name=name))
     for plugin, entries in sorted(raw.other_plugins.items()):  # online text, ...: reported, never graded
-        shown = ", ".join(f"'{e}'" for e in entries[:3]) + (f" y {len(entries) - 3} más" if len(entries) > 3 else "")
-        problems.append(f"Entrega del tipo '{plugin}' de Moodle ({shown}): no se corrige; solo se corrige el "
-                        "notebook.")
+        shown: Message | str = ", ".join(f"'{e}'" for e in entries[:3])
+        if len(entries) > 3:
+            shown = msg("collect.more_entries", entries=shown, more=len(entries) - 3)
+        problems.append(msg("collect.other_plugin", plugin=plugin, entries=shown))
     target = out_dir / raw.student / f"{config.name}.ipynb"
     notebook_path: Path | None = None
     original = None
     if not notebooks:
         status = MISSING_NOTEBOOK
-        problems.append("No se ha entregado ningún notebook (.ipynb).")
+        problems.append(msg("collect.no_notebook"))
     elif len(notebooks) > 1:
         status = MULTIPLE_NOTEBOOKS
         names = ", ".join(f"'{f.path}'" for f in notebooks)
-        problems.append(f"Se han entregado {len(notebooks)} notebooks ({names}); debe entregarse exactamente uno. "
-                        "No se ha corregido ninguno.")
+        problems.append(msg("collect.several_notebooks", count=len(notebooks), names=names))
     else:
         status = OK
         original = notebooks[0].path
@@ -621,11 +640,10 @@ def _validate(raw: _Raw, config: AssignmentConfig, out_dir: Path) -> Submission:
             data = notebooks[0].read(limit + 1) if notebooks[0].size <= limit else b""
         except _Unreadable as exc:  # a damaged or encrypted zip member: only this student is affected
             status, data = INVALID_NOTEBOOK, None
-            problems.append(f"El notebook '{original}' {exc}; no se ha corregido. Descarga de nuevo las entregas "
-                            "o pide al estudiante que lo suba otra vez.")
+            problems.append(msg("collect.unreadable_notebook", name=original, reason=exc.reason))
         if data is not None and (notebooks[0].size > limit or len(data) > limit):
             status = INVALID_NOTEBOOK
-            problems.append(f"El notebook '{original}' ocupa más de {config.limits.file_size_mb} MB; no se ha corregido.")
+            problems.append(msg("collect.notebook_too_large", name=original, size_mb=config.limits.file_size_mb))
         elif data is not None:
             _write_bytes_atomic(target, data)
             notebook_path = target
@@ -635,17 +653,21 @@ def _validate(raw: _Raw, config: AssignmentConfig, out_dir: Path) -> Submission:
     late_days, penalty, too_late = late_assessment(config, raw.submitted_at)
     if status == OK and too_late:
         status = TOO_LATE
-        problems.append(f"Entrega fuera de plazo: {late_days} día(s) de retraso, más de los "
-                        f"{config.late.max_days_late} permitidos; se califica con 0.")
+        problems.append(msg("collect.too_late", n=late_days, most=config.late.max_days_late))
     elif status == OK and late_days:
         status = LATE
-        problems.append(f"Entrega con {late_days} día(s) de retraso: se restan {penalty:g} punto(s).")
+        problems.append(msg("collect.late", n=late_days, points=_points(penalty)))
     if status not in GRADABLE:
         penalty = 0.0
     return Submission(student=raw.student, display_name=raw.display_name, notebook=notebook_path,
                       submitted_at=raw.submitted_at, extra_files=tuple(extra), problems=tuple(problems),
                       late_days=late_days, late_penalty=penalty, status=status,
                       participant_id=raw.participant_id, original_name=original)
+
+
+def _points(value: float) -> Message:
+    """``value`` points, as a message: "1 punto", "0,5 puntos" (only exactly 1 takes the singular)."""
+    return msg("collect.points", n=1 if value == 1 else 2, points=value)
 
 
 def collect(source: Path, config: AssignmentConfig, out_dir: Path, *, worksheet: Path | None = None) -> list[Submission]:
@@ -659,7 +681,7 @@ def collect(source: Path, config: AssignmentConfig, out_dir: Path, *, worksheet:
     if not source.exists():
         raise GraderError(f"{source}: no such file or folder; fix: give the submissions zip or the nbgrader course folder")
     out_dir.mkdir(parents=True, exist_ok=True)
-    ignored: list[dict[str, str]] = []
+    ignored: list[dict[str, Any]] = []
     layouts: set[str] = set()
     with contextlib.ExitStack() as stack:
         if source.is_file():
@@ -678,7 +700,9 @@ def collect(source: Path, config: AssignmentConfig, out_dir: Path, *, worksheet:
         else:
             kind, raws = "nbgrader", _read_nbgrader(source, config.name, ignored)
         submissions = _finish(raws, kind, source, config, out_dir, ignored, worksheet)
-    for entry in ignored:
+    for entry in ignored:  # the reason in the assignment's language, and its key form
+        reason = entry["reason"]
+        entry.update(reason=render(reason, config.language), text=reason.to_dict())
         log.warning("ignored %r: %s", entry["entry"], entry["reason"])
     extra: dict[str, Any] = {"layouts": sorted(layouts)} if layouts else {}
     write_submissions(out_dir, config.name, submissions, source=str(source), kind=kind, ignored=ignored, **extra)
@@ -712,7 +736,7 @@ def _not_a_zip(source: Path, exc: BaseException) -> str:
 
 
 def _finish(raws: list[_Raw], kind: str, source: Path, config: AssignmentConfig, out_dir: Path,
-            ignored: list[dict[str, str]], worksheet: Path | None) -> list[Submission]:
+            ignored: list[dict[str, Any]], worksheet: Path | None) -> list[Submission]:
     """Submission times from the worksheet, then one validated Submission per safely named student."""
     if worksheet is not None:
         deadline = deadline_of(config)
@@ -724,7 +748,7 @@ def _finish(raws: list[_Raw], kind: str, source: Path, config: AssignmentConfig,
     submissions = []
     for raw in sorted(raws, key=lambda r: r.student):
         if not _safe_student_id(raw.student):
-            ignored.append({"entry": raw.student, "reason": "identificador de estudiante no válido como carpeta"})
+            ignored.append({"entry": raw.student, "reason": msg("collect.bad_student_id")})
             continue
         submissions.append(_validate(raw, config, out_dir))
     return submissions
@@ -756,6 +780,6 @@ def load_submissions(submissions_dir: Path, assignment: str | None = None) -> li
             for p in found if _safe_student_id(p.parent.name)]
 
 
-__all__ = ["Submission", "collect", "load_submissions", "write_submissions", "late_assessment", "read_worksheet",
+__all__ = ["Submission", "collect", "problem_of", "render_problems", "load_submissions", "write_submissions", "late_assessment", "read_worksheet",
            "parse_moodle_time", "GRADABLE", "OK", "LATE", "TOO_LATE",
            "MISSING_NOTEBOOK", "MULTIPLE_NOTEBOOKS", "INVALID_NOTEBOOK"]

@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from grader.collect import render_problems
 from grader.config import AssignmentConfig
 from grader.gradebook import FINISHED, load_results, notebook_name, open_gradebook
 from grader.records import GradeResult, write_json_atomic
@@ -78,7 +79,8 @@ def grade_rows(db_url: str, config: AssignmentConfig) -> list[GradeRow]:
                 state=item.state, score=item.result.score, max_score=item.result.max_score,
                 checks={c.name: c.points for c in item.result.checks if c.name in config.checks},
                 late_days=int(submission.get("late_days", 0)), late_penalty=item.result.late_penalty,
-                total_max=config.total_points, problems=list(submission.get("problems", [])), result=item.result)
+                total_max=config.total_points, result=item.result,
+                problems=render_problems(submission.get("problems"), config.language))
             try:
                 graded = gradebook.find_submission(config.name, student)
             except MissingEntry:

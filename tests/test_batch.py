@@ -9,6 +9,7 @@ seconds to import, are imported inside the tests).
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -25,9 +26,11 @@ from pathlib import Path
 import pytest
 
 from grader.config import load_assignment
-from grader.batch import FAILED, PASSED, autograde, detect_gpus, parse_nvidia_smi, thread_caps
+from grader.batch import (ERRORED, FAILED, PASSED, BatchSummary, autograde, detect_gpus, parse_nvidia_smi,
+                          print_summary, thread_caps)
 from grader.collect import (LATE, MISSING_NOTEBOOK, OK, TOO_LATE, Submission, write_submissions)
 from grader.gradebook import finished_students, load_results, open_gradebook
+from grader.i18n import msg
 from grader.records import CheckResult, ExecutionRecord, ExecutionStatus, GradeResult
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,7 +139,8 @@ def test_batch_gives_the_same_scores_as_one_by_one(course, config, monkeypatch):
 
     monkeypatch.setenv(CALLS_ENV, str(course / "calls"))
     url = f"sqlite:///{course / 'gradebook.db'}"
-    extra = [Submission("tarde", "Muy Tarde", None, None, late_days=5, status=TOO_LATE, participant_id="2001"),
+    extra = [Submission("tarde", "Muy Tarde", None, None, late_days=5, status=TOO_LATE, participant_id="2001",
+                        problems=(msg("collect.too_late", n=5, most=3),)),
              Submission("nada", "Sin Notebook", None, None, status=MISSING_NOTEBOOK, participant_id="2002")]
     out, subs = make_submissions(course, config, 12, extra=extra)
 
@@ -166,6 +170,8 @@ def test_batch_gives_the_same_scores_as_one_by_one(course, config, monkeypatch):
     plain = exports["plain_csv"].read_text(encoding="utf-8-sig").splitlines()
     assert plain[0].startswith("student,display_name,participant_id,status,state,score,max_score,ej1_arquitectura")
     assert len(plain) == 15
+    late_row = next(row for row in csv.reader(plain) if row[0] == "tarde")  # the stored problem, rendered
+    assert late_row[-1] == "Entrega fuera de plazo: 5 días de retraso, más de los 3 permitidos; se califica con 0."
     moodle = exports["moodle_csv"].read_text(encoding="utf-8").splitlines()
     assert moodle[0] == ("Identificador,Nombre completo,Calificación,Última modificación (calificación),"
                          "Comentarios de retroalimentación")
@@ -369,3 +375,19 @@ def test_batch_refuses_to_run_unsandboxed_without_being_told(course, config, mon
         assert finished_students(f"sqlite:///{course / 'gradebook.db'}", "practica3") == set()
     finally:
         sandbox_module.sandbox_status.cache_clear()
+
+
+@pytest.mark.parametrize("lang, words", [
+    ("es", ["Corrección de practica3", "Entregas con fallos o errores", "Estudiante", "Motivo", "con fallos",
+            "error del corrector"]),
+    ("en", ["Grading of practica3", "Submissions with failures or errors", "Student", "Reason", "with failures",
+            "grader error"])])
+def test_the_console_summary_speaks_the_assignments_language(lang, words):
+    from rich.console import Console
+
+    summary = BatchSummary(assignment="practica3", total=2, outcomes={"s00": FAILED, "s01": ERRORED},
+                           scores={"s00": 0.0, "s01": 0.0}, messages={"s00": "no ejecuta", "s01": "boom"})
+    console = Console(record=True, width=200)
+    print_summary(summary, console, lang)
+    text = console.export_text()
+    assert all(word in text for word in words), text

@@ -13,7 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from grader.config import load_assignment
 from grader.collect import (LATE, MISSING_NOTEBOOK, MULTIPLE_NOTEBOOKS, OK, TOO_LATE, collect, late_assessment,
-                            load_submissions, parse_moodle_time)
+                            load_submissions, parse_moodle_time, render_problems)
 
 FILE = "assignsubmission_file_"
 FLAGLESS_NAME = "Íñigo Ibáñez_108".encode()
@@ -23,6 +23,11 @@ PLACEHOLDER = b"P" * (len(FLAGLESS_NAME) - 4) + b"_108"
 @pytest.fixture(scope="module")
 def config():
     return load_assignment("practica3")  # deadline 2025-06-09T23:59+02:00, 1 point/day, 3 days max
+
+
+def said(submission, lang: str = "es") -> list[str]:
+    """The submission's problems as the instructor reads them."""
+    return render_problems(submission.problems, lang)
 
 
 def notebook_bytes(marker: str) -> bytes:
@@ -87,7 +92,7 @@ def test_prado_zip(tmp_path, config):
     assert extra.status == OK and extra.original_name == "Practica3_Alvarez.ipynb"
     assert marker_of(out / "102" / "practica3.ipynb") == "marker = '102'"
     assert set(extra.extra_files) == {"figura.png", "datos/pesos.h5"}
-    assert len(extra.problems) == 2 and all("solo se entrega el notebook" in p for p in extra.problems)
+    assert len(extra.problems) == 2 and all("solo se entrega el notebook" in p for p in said(extra))
 
     assert subs["103"].status == MISSING_NOTEBOOK and subs["103"].notebook is None
     assert subs["103"].extra_files == ("memoria.pdf",)  # the online text is not a handed-in file
@@ -95,17 +100,19 @@ def test_prado_zip(tmp_path, config):
 
     two = subs["104"]
     assert two.status == MULTIPLE_NOTEBOOKS and two.notebook is None
-    assert any("2 notebooks" in p and "'a.ipynb'" in p for p in two.problems)
+    assert any("2 notebooks" in p and "'a.ipynb'" in p for p in said(two))
 
     late = subs["105"]  # 1 day 10 h late: 2 started days, 1 point each
     assert (late.status, late.late_days, late.late_penalty) == (LATE, 2, 2.0)
-    assert late.notebook is not None and any("2 día(s) de retraso" in p for p in late.problems)
+    assert late.notebook is not None and said(late) == ["Entrega con 2 días de retraso: se restan 2 puntos."]
+    assert said(late, "en") == ["Submission 2 days late: 2 points deducted."]  # the same stored problem
     too_late = subs["106"]  # 3 days 12 h: 4 started days, more than the 3 allowed
     assert (too_late.status, too_late.late_days, too_late.late_penalty) == (TOO_LATE, 4, 0.0)
+    assert said(too_late) == ["Entrega fuera de plazo: 4 días de retraso, más de los 3 permitidos; se califica con 0."]
 
     slip = subs["107"]  # zip slip and symlink entries refused, the real notebook still collected
     assert slip.status == OK and marker_of(slip.notebook) == "marker = '107'"
-    assert sum("Se ha rechazado" in p for p in slip.problems) == 2
+    assert sum("Se ha rechazado" in p for p in said(slip)) == 2
     assert [p for p in tmp_path.rglob("*") if p.name in ("evil.ipynb", "fuera.txt", "enlace.ipynb")] == []
     assert not any(p.is_symlink() for p in out.rglob("*"))
 
@@ -115,11 +122,15 @@ def test_prado_zip(tmp_path, config):
     checkpoint = subs["109"]  # a checkpoint copy is an extra file, not a second notebook
     assert checkpoint.status == OK and marker_of(checkpoint.notebook) == "marker = '109'"
     assert checkpoint.extra_files == (".ipynb_checkpoints/practica3-checkpoint.ipynb",)
-    assert checkpoint.submitted_at is None and any("fecha de entrega ilegible" in p for p in checkpoint.problems)
+    assert checkpoint.submitted_at is None and any("fecha de entrega ilegible" in p for p in said(checkpoint))
 
     index = json.loads((out / "submissions.json").read_text(encoding="utf-8"))
     assert index["assignment"] == "practica3" and len(index["submissions"]) == 9
     assert {"../fuera.txt"} <= {entry["entry"] for entry in index["ignored"]}
+    slipped = next(entry for entry in index["ignored"] if entry["entry"] == "../fuera.txt")
+    assert slipped["reason"] == "contiene '..' y saldría de la carpeta de la entrega"
+    assert slipped["text"] == {"key": "collect.leaves_folder", "params": {}}
+    assert index["submissions"][4]["problems"][0]["key"] == "collect.late"  # stored as the key form
     assert {s.student: s for s in load_submissions(out, "practica3")} == subs
 
 
@@ -143,7 +154,7 @@ def test_oversized_notebook_is_not_copied(tmp_path, config):
     with zipfile.ZipFile(source, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         archive.writestr(f"Ana_1_{FILE}/practica3.ipynb", b" " * (1024 * 1024 + 10))
     [sub] = collect(source, small, tmp_path / "out")
-    assert sub.status == "invalid_notebook" and sub.notebook is None and "1 MB" in sub.problems[0]
+    assert sub.status == "invalid_notebook" and sub.notebook is None and "1 MB" in said(sub)[0]
 
 
 def test_nbgrader_tree_with_a_malformed_timestamp(tmp_path, config):
@@ -162,7 +173,7 @@ def test_nbgrader_tree_with_a_malformed_timestamp(tmp_path, config):
     assert subs["alice"].status == OK and subs["alice"].submitted_at == datetime(2025, 6, 9, 20, tzinfo=timezone.utc)
     bob = subs["bob"]  # nbgrader crashes here; we grade and say why the late policy was not applied
     assert bob.status == OK and bob.submitted_at is None and bob.notebook is not None
-    assert len(bob.problems) == 1 and "timestamp.txt no contiene una fecha válida" in bob.problems[0]
+    assert len(bob.problems) == 1 and "timestamp.txt no contiene una fecha válida" in said(bob)[0]
     assert (subs["carol"].status, subs["carol"].late_days, subs["carol"].late_penalty) == (LATE, 2, 2.0)
     assert subs["dave"].status == OK and subs["dave"].submitted_at is None and subs["dave"].problems == ()
     assert marker_of(tmp_path / "out" / "carol" / "practica3.ipynb") == "marker = 'carol'"

@@ -13,7 +13,7 @@ from grader.collect import (INVALID_NOTEBOOK, LATE, MISSING_NOTEBOOK, MULTIPLE_N
                             load_submissions, parse_moodle_time)
 from grader.errors import GraderError
 from tests.moodle_download import STRINGS, Record, Row, build_zip, clean_filename, entry_names, worksheet_csv
-from tests.test_collect import marker_of
+from tests.test_collect import marker_of, said
 from tests.test_collect import notebook_bytes as nb
 
 MADRID = timezone(timedelta(hours=2))
@@ -85,12 +85,13 @@ def test_every_layout_collects_the_class(tmp_path, config, version, folders, utf
     extra = subs["102"]
     assert extra.status == OK and marker_of(extra.notebook) == "marker = '102'"
     assert set(extra.extra_files) == {"figura.png", "datos/pesos.h5" if folders else "pesos.h5"}
-    assert len(extra.problems) == 2 and all("solo se entrega el notebook" in p for p in extra.problems)
+    assert len(extra.problems) == 2 and all("solo se entrega el notebook" in p for p in said(extra))
 
     missing = subs["103"]  # online text is reported, never taken as a handed-in file
     assert missing.status == MISSING_NOTEBOOK and missing.notebook is None and missing.extra_files == ("memoria.pdf",)
-    assert any("'onlinetext'" in p and "onlinetext.html" in p for p in missing.problems)
-    assert subs["105"].status == OK and any("'onlinetext'" in p for p in subs["105"].problems)
+    assert any("'onlinetext'" in p and "onlinetext.html" in p for p in said(missing))
+    assert any("Moodle submission of type 'onlinetext'" in p for p in said(missing, "en"))
+    assert subs["105"].status == OK and any("'onlinetext'" in p for p in said(subs["105"]))
     assert subs["104"].status == MULTIPLE_NOTEBOOKS and subs["104"].notebook is None
 
     index = json.loads((out / "submissions.json").read_text(encoding="utf-8"))
@@ -144,13 +145,13 @@ def test_team_submissions(tmp_path, config):
     team_a = subs["42"]
     assert (team_a.status, team_a.display_name, team_a.participant_id) == (OK, "Grupo A", None)
     assert team_a.submitted_at == ON_TIME.replace(tzinfo=MADRID)
-    assert any("Entrega por grupos" in p and "201, 202" in p for p in team_a.problems)
+    assert any("Entrega por grupos" in p and "201, 202" in p for p in said(team_a))
     team_b = subs["43"]  # found by its group name, as Moodle cleaned it ('_' -> ' ')
     assert (team_b.display_name, team_b.status, team_b.late_days) == ("Equipo Ñandú 2", TOO_LATE, 4)
     nobody = subs["sin-id-Grupo-predeterminado"]
     assert nobody.status == OK and nobody.participant_id is None
     assert marker_of(nobody.notebook) == "marker = 'sin grupo'"
-    assert any("no lleva número de participante" in p for p in nobody.problems)
+    assert any("no lleva número de participante" in p for p in said(nobody))
 
     # Without a worksheet the groups are still collected, keyed by their group id.
     plain = {s.student: s for s in collect(source, config, tmp_path / "out2")}
@@ -187,8 +188,9 @@ def test_a_damaged_member_costs_only_its_student(tmp_path, config, version, fold
     for uid, words in (("301", "CRC"), ("302", "CRC"), ("303", "cifrado con contraseña")):
         sub = subs[uid]
         assert sub.status == INVALID_NOTEBOOK and sub.notebook is None, uid
-        assert len(sub.problems) == 1 and words in sub.problems[0] and "\n" not in sub.problems[0], sub.problems
-        assert "'practica3.ipynb'" in sub.problems[0] and "no se ha corregido" in sub.problems[0]
+        [problem] = said(sub)
+        assert words in problem and "\n" not in problem, problem
+        assert "'practica3.ipynb'" in problem and "no se ha corregido" in problem
         assert not (tmp_path / "out" / uid).exists()
     assert subs["304"].status == OK and marker_of(subs["304"].notebook) == "marker = '304'"
     assert subs["304"].extra_files == ("figura.png",)
@@ -245,7 +247,7 @@ def test_worksheet_encodings_and_languages(tmp_path, config, lang, encoding, bom
                        "405": (OK, 0, 0.0)}
     assert subs["401"].submitted_at == ON_TIME.replace(tzinfo=MADRID)
     assert subs["404"].submitted_at is None and subs["404"].problems == ()
-    assert [p for p in subs["405"].problems if "fecha de entrega ilegible" in p]
+    assert [p for p in said(subs["405"]) if "fecha de entrega ilegible" in p]
 
 
 def test_moodle_times_with_unicode_spaces():
@@ -277,7 +279,7 @@ def test_cli_outcome_lines_for_a_moodle41_download(tmp_path):
                                         "--worksheet", str(sheet)])
     assert outcome.exit_code == 0, outcome.output
     assert "10 entregas: 1 con retraso, 1 sin notebook (0), 1 varios notebooks (0), 7 en plazo" in outcome.output
-    assert "106 (Иван Петров): Entrega con 2 día(s) de retraso" in outcome.output
+    assert "106 (Иван Петров): Entrega con 2 días de retraso: se restan 2 puntos." in outcome.output
 
 
 def test_zip_member_names_follow_moodle(tmp_path):
