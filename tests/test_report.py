@@ -1,4 +1,4 @@
-"""Feedback reports (grader/report.py): content, language, hidden details, escaping, self-containment.
+"""Feedback reports (grader/report/): content, language, hidden details, escaping, self-containment.
 
 Records are built directly, with details shaped like the real checks' (grader/checks/*), so these
 tests need no TensorFlow. One test opens a report in headless Chromium (skipped without a binary).
@@ -28,7 +28,7 @@ from grader.i18n import catalogue
 from grader.report import (CONTENT_SECURITY_POLICY, Catalogue, gradescope_json, write_class_summary,
                            write_report)
 
-TEMPLATES = Path(report.__file__).parent / "templates"
+TEMPLATES = Path(report.__file__).parent.parent / "templates"
 
 # ------------------------------------------------------------------------------------------
 # Realistic records
@@ -547,7 +547,7 @@ def test_executed_notebook_is_embedded_defused(tmp_path, config):
 
 def test_large_or_unreadable_notebook(tmp_path, config, monkeypatch):
     notebook = tiny_notebook(tmp_path / "nb.ipynb")
-    monkeypatch.setattr(report, "NOTEBOOK_EMBED_LIMIT", 100)
+    monkeypatch.setattr(report.notebook, "NOTEBOOK_EMBED_LIMIT", 100)
     soup = soup_of(write_report(full_marks(), tmp_path / "out", config=config, executed_notebook=notebook))
     link = soup.select_one("#notebook a.notebook-link")
     assert link["href"] == "alumno01.notebook.html" and soup.select_one("iframe") is None
@@ -643,7 +643,7 @@ def test_feedback_command(tmp_path):
 def test_every_message_key_the_report_uses_is_in_the_catalogue():
     keys = catalogue("es").keys
     sources = [p.read_text(encoding="utf-8") for p in TEMPLATES.glob("*.j2")]
-    sources.append(Path(report.__file__).read_text(encoding="utf-8"))
+    sources += [p.read_text(encoding="utf-8") for p in Path(report.__file__).parent.glob("*.py")]
     used = set()
     for source in sources:
         used |= set(re.findall(r"\bt(?:\.plural)?\(\s*[\"']([a-z_]+)[\"']", source))

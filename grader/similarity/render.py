@@ -10,13 +10,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from grader.report import (
-    CONTENT_SECURITY_POLICY,
-    Catalogue,
-    _environment,
-    _write_text_atomic,
-)
+from grader.report.html import environment, write_text_atomic
+from grader.report.text import CONTENT_SECURITY_POLICY, Catalogue
 from grader.similarity import MODEL_KINDS
+
 
 class Say(Catalogue):
     """The report's catalogue with this page's messages (numbers formatted as in the feedback reports)."""
@@ -118,7 +115,7 @@ def render_html(data: dict[str, Any], *, lang: str = "es", title: str | None = N
                  "reasons": ", ".join(say(f"reason_{r}") for r in c["reasons"])} for c in data["clusters"]]
     n = data["compared"]
     k = data["baseline"]["code"]["k"]
-    return _environment().get_template("similarity.html.j2").render(
+    return environment().get_template("similarity.html.j2").render(
         say=say, lang=lang, csp=CONTENT_SECURITY_POLICY,
         title=f"{say('title')}: {title or data['assignment']}",
         generated=say("generated", at=data["generated_at"], version=data["grader_version"]),
@@ -135,5 +132,5 @@ def render_html(data: dict[str, Any], *, lang: str = "es", title: str | None = N
 def write_html(data: dict[str, Any], path: Path, *, lang: str = "es", title: str | None = None) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_text_atomic(path, render_html(data, lang=lang, title=title))
+    write_text_atomic(path, render_html(data, lang=lang, title=title))
     return path

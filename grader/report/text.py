@@ -1,0 +1,155 @@
+"""What every report page shares: its catalogue (the ``report.*`` keys and the locale's number style),
+its constants (Content-Security-Policy, templates) and small helpers over results."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from grader.i18n import LANGUAGES, catalogue, msg
+from grader.records import CheckResult, CheckStatus, ExecutionStatus
+
+if TYPE_CHECKING:
+    from grader.config import AssignmentConfig
+
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+
+#: No script, no load other than inline data: images and inline CSS (a srcdoc iframe inherits it).
+CONTENT_SECURITY_POLICY = ("default-src 'none'; img-src data:; style-src 'unsafe-inline'; "
+                           "base-uri 'none'; form-action 'none'")
+
+TRACEBACK_MAX_LINES = 40
+SLOWEST_SHOWN = 10
+
+_EXEC_KEYS = {
+    ExecutionStatus.COMPLETED: "exec_completed",
+    ExecutionStatus.CELL_ERROR: "exec_cell_error",
+    ExecutionStatus.TIMEOUT: "exec_timeout",
+    ExecutionStatus.KERNEL_DIED: "exec_kernel_died",
+    ExecutionStatus.OUTPUT_LIMIT: "exec_output_limit",
+    ExecutionStatus.INVALID_NOTEBOOK: "exec_invalid_notebook",
+}
+
+
+class Catalogue:
+    """One language's messages (``t("report_title")``, ``t("threshold", zero=.., full=..)``) and number style."""
+
+    prefix = "report."
+
+    def __init__(self, lang: str = "es") -> None:
+        if lang not in LANGUAGES:
+            raise ValueError(f"unknown report language {lang!r}; use one of {', '.join(LANGUAGES)}")
+        self.lang = lang
+        self._catalogue = catalogue(lang)
+
+    def __call__(self, key: str, **values: Any) -> str:
+        return self._catalogue.render(msg(self.prefix + key, **values))
+
+    def plural(self, key: str, count: int, **values: Any) -> str:
+        """The language's plural form of ``key`` for ``count`` (the catalogue's ``{n}``)."""
+        return self(key, n=count, **values)
+
+    def num(self, value: Any, digits: int = 2, *, strip: bool = False) -> str:
+        """1234.5 -> '1.234,50' (es) or '1,234.50' (en); ``strip`` drops trailing zeros."""
+        number = finite(value)
+        if number is None:
+            return "—"
+        text = f"{number:,.{digits}f}"
+        if strip and "." in text:
+            text = text.rstrip("0").rstrip(".")
+        if text in ("-0", "-0.0"):
+            text = "0"
+        return text.translate(str.maketrans(",.", ".,")) if self.lang == "es" else text
+
+    def points(self, value: Any) -> str:
+        return self.num(value, 2, strip=True)
+
+    def integer(self, value: Any) -> str:
+        return self.num(value, 0)
+
+    def pct(self, fraction: Any, digits: int = 2) -> str:
+        number = finite(fraction)
+        if number is None:
+            return "—"
+        return f"{self.num(number * 100, digits)} %" if self.lang == "es" else f"{self.num(number * 100, digits)}%"
+
+    def seconds(self, value: Any) -> str:
+        number = finite(value)
+        if number is None:
+            return "—"
+        if number < 60:
+            return self("seconds", value=self.num(number, 1))
+        minutes, seconds = divmod(int(round(number)), 60)
+        return self("minutes_seconds", minutes=minutes, seconds=seconds)
+
+    def status(self, status: CheckStatus) -> str:
+        return self(f"status_{CheckStatus(status).value}")
+
+    def execution(self, status: ExecutionStatus) -> str:
+        return self(_EXEC_KEYS[ExecutionStatus(status)])
+
+
+def finite(value: Any) -> float | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+# --------------------------------------------------------------------------------------------
+# Small helpers shared by the pages and the Gradescope JSON
+# --------------------------------------------------------------------------------------------
+
+_UNSAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+_ANSI = re.compile(r"\x1b\[[0-9;?]*[ -/]*[@-~]")
+
+
+def report_stem(student: str) -> str:
+    """The file name (without suffix) of a student's report: the id, with anything odd replaced."""
+    stem = _UNSAFE_NAME.sub("_", student).strip("._") or "student"
+    return stem[:120]
+
+
+def check_title(check: CheckResult, config: AssignmentConfig | None) -> str:
+    if config is not None:
+        if check.name in config.checks:
+            return config.checks[check.name].title
+        if check.name in config.manual:
+            return config.manual[check.name].title
+    return check.name
+
+
+def trim_traceback(text: str, max_lines: int = TRACEBACK_MAX_LINES) -> str:
+    lines = _ANSI.sub("", text or "").rstrip().splitlines()
+    if len(lines) > max_lines:
+        lines = ["…", *lines[-max_lines:]]
+    return "\n".join(lines)
+
+
+def automatic_checks(checks: Iterable[CheckResult]) -> list[CheckResult]:
+    return [c for c in checks if c.status is not CheckStatus.MANUAL]
+
+
+def public_hints(check: CheckResult) -> list[str]:
+    """The short lines of a check's details worth repeating in plain text (mismatches, rules)."""
+    details = check.details or {}
+    lines = [str(m.get("message", "")) for m in dicts(details.get("mismatches")) if m.get("message")]
+    lines += [str(v.get("message", "")) for v in dicts(details.get("violations")) if v.get("message")]
+    return lines
+
+
+def dicts(value: Any) -> list[dict]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def assignment_folder(config: AssignmentConfig | None) -> Path | None:
+    """The assignment's folder, whose catalogues have its own messages (none without a configuration)."""
+    return config.folder if config is not None else None
