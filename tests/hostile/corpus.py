@@ -814,7 +814,7 @@ def invalid(fragment: str) -> dict[str, CheckExpect]:
 
 
 CNN_OK = {"ej1_arquitectura": CheckExpect(1.0, ES.PASSED, "La arquitectura coincide con la tabla", verified=True),
-          "ej1_parametros": CheckExpect(0.5, ES.PASSED, "58796 parámetros")}
+          "ej1_parametros": CheckExpect(0.5, ES.PASSED, "58.796 parámetros")}
 BROKE_RULES = CheckExpect(0.0, ES.FAILED, "no se ejecuta de principio a fin sin errores")
 CONTAINED = EX.TIMEOUT  # the interrupted endless loop; every other behaviour there is a plain cell error
 
@@ -892,7 +892,7 @@ CASES: list[Case] = [
          output=("arquitectura perfecta (mentira)",)),
     Case("patched_summarize", "integridad", "grader.probe.summarize replaced: the exported summary.json is "
          "the reference", EX.CELL_ERROR,
-         checks={"ej1_parametros": CheckExpect(0.0, ES.FAILED, "parámetros, esperados 58796")}),
+         checks={"ej1_parametros": CheckExpect(0.0, ES.FAILED, "parámetros, esperados 58.796")}),
     Case("fake_result_printed", "integridad", "prints a result JSON with 6.5 points and writes checks.json/"
          "result.json into the artifacts folder and the scratch folder", EX.CELL_ERROR,
          checks={"ej1_normas": CheckExpect(0.0, ES.FAILED, "escribe en disco: result.json")},
@@ -926,7 +926,7 @@ CASES: list[Case] = [
     Case("symlink_to_job_files", "exportacion_falsa", "cnn_history.history.json -> <workdir>/job/bounds.json",
          EX.CELL_ERROR, checks={"ej1_precision_cnn": CheckExpect(no_details=("history",))}),
     Case("nbformat_3", "exportacion_falsa", "the notebook is nbformat 3", EX.CELL_ERROR,
-         message=("nbformat 3 converted to nbformat 4",)),
+         message=("nbformat 3 convertido a nbformat 4",)),
     Case("edited_and_deleted_locked_cells", "exportacion_falsa", "ej1_arquitectura's check replaced by a "
          "print, ej1_parametros's check deleted", EX.CELL_ERROR,
          message=("celdas bloqueadas restauradas: ej1_arquitectura, ej1_parametros",),
@@ -943,12 +943,12 @@ CASES: list[Case] = [
     Case("killpg", "killpg", "os.killpg(0, SIGKILL) after the CNN", EX.KERNEL_DIED,
          message=("El kernel murió durante la celda",), errors=("KernelDied",),
          checks={**never_exported(*OBJECT_CHECKS),
-                 "ej1_normas": CheckExpect(0.0, ES.FAILED, "(1 celda(s) con error)")},
+                 "ej1_normas": CheckExpect(0.0, ES.FAILED, "(1 celda con error)")},
          host=("no_leftover_processes",)),
     Case("os_exit", "os_exit", "os._exit(1) after the CNN (graded in the mixed batch)", EX.KERNEL_DIED,
          message=("El kernel murió durante la celda",), errors=("KernelDied",),
          checks={**never_exported(*OBJECT_CHECKS),
-                 "ej1_normas": CheckExpect(0.0, ES.FAILED, "(1 celda(s) con error)")},
+                 "ej1_normas": CheckExpect(0.0, ES.FAILED, "(1 celda con error)")},
          host=("no_leftover_processes",)),
     # ---------------------------------------------------------------- salidas (in the mixed batch)
     Case("exits_still_graded", "salidas", "a correct CNN, then sys.exit() and a SIGKILL to the parent",
@@ -960,23 +960,23 @@ CASES: list[Case] = [
          not_output=("VISIBLE:", "VISIBLE sin permiso:"), host=("no_leftover_processes",)),
     # ---------------------------------------------------------------- refused before running anything
     Case("truncated_json", "json_truncado", "the first 5000 bytes of a notebook", EX.INVALID_NOTEBOOK,
-         checks=invalid("not a notebook (invalid JSON at line"), host=("nothing_ran",)),
+         checks=invalid("no es un notebook (JSON no válido en la línea"), host=("nothing_ran",)),
     Case("not_utf8", "no_utf8", "a notebook saved as Latin-1", EX.INVALID_NOTEBOOK,
-         checks=invalid("not UTF-8 text (byte "), host=("nothing_ran",)),
+         checks=invalid("no es texto UTF-8 (byte "), host=("nothing_ran",)),
     Case("empty_file", "fichero_vacio", "0 bytes", EX.INVALID_NOTEBOOK,
-         checks=invalid("invalid JSON at line 1, column 1"), host=("nothing_ran",)),
+         checks=invalid("JSON no válido en la línea 1, columna 1"), host=("nothing_ran",)),
     Case("empty_notebook", "sin_celdas", "a valid notebook without cells", EX.INVALID_NOTEBOOK,
-         checks=invalid("the notebook has no code to run"), host=("nothing_ran",)),
+         checks=invalid("el notebook no tiene código que ejecutar"), host=("nothing_ran",)),
     Case("json_not_notebook", "json_no_notebook", "a JSON object without cells", EX.INVALID_NOTEBOOK,
-         checks=invalid("JSON but not a Jupyter notebook"), host=("nothing_ran",)),
+         checks=invalid("es JSON pero no un notebook de Jupyter"), host=("nothing_ran",)),
     Case("json_list", "json_lista", "a JSON list", EX.INVALID_NOTEBOOK,
-         checks=invalid("JSON but not a Jupyter notebook"), host=("nothing_ran",)),
+         checks=invalid("es JSON pero no un notebook de Jupyter"), host=("nothing_ran",)),
     Case("nbformat_5", "nbformat_5", "claims nbformat 5", EX.INVALID_NOTEBOOK,
          checks=invalid("Unsupported nbformat version 5"), host=("nothing_ran",)),
     Case("deeply_nested_json", "json_muy_anidado", "100 000 nested JSON lists", EX.INVALID_NOTEBOOK,
-         checks=invalid("not a notebook"), host=("nothing_ran",)),
+         checks=invalid("no es un notebook"), host=("nothing_ran",)),
     Case("huge_integer", "entero_enorme", "a 5000-digit integer in the JSON", EX.INVALID_NOTEBOOK,
-         checks=invalid("not a notebook"), host=("nothing_ran",)),
+         checks=invalid("no es un notebook"), host=("nothing_ran",)),
     Case("nbgrader_metadata_string", "metadatos_texto", "a locked cell's nbgrader metadata is a string",
          EX.CELL_ERROR, checks=CNN_OK, message=("metadatos de nbgrader dañados", "se restauraron")),
     Case("nbgrader_points_text", "puntos_texto", "a graded cell's points are 'muchos'", EX.CELL_ERROR,
