@@ -247,5 +247,5 @@ for part, extra in (("ej1_precision_cnn", {}), ("ej1_mejora", {"base": base})):
                           cwd=GRADER_DIR.parent, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     failed = [line for line in done.stdout.splitlines() if line.startswith("FAILED")]
-    assert re.match(r"FAILED ej1_precision_cnn: precisión 0\.\d{4} \(puntuación completa desde", failed[0])
+    assert re.match(r"FAILED ej1_precision_cnn: precisión 0,\d{4} \(puntuación completa desde", failed[0])
     assert failed[1].startswith("FAILED ej1_mejora: ") and "CNN base" in failed[1], failed

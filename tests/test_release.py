@@ -332,8 +332,8 @@ def test_source_notebook_runs_on_a_reduced_training_split(config, tmp_path, redu
     for grade_id in ("ej1_arquitectura", "ej1_parametros", "ej2_autoencoder"):
         assert f"✔ {grade_id}: 100%" in _text(nb, grade_id), _text(nb, grade_id)
     for grade_id in HIDDEN_CELLS:
-        if grade_id in errors:  # e.g. "ej1_precision_cnn: precisión 0.9288 (puntuación completa desde 0.9755, ...)"
-            assert re.match(rf"AssertionError: {grade_id}: .*\d\.\d+", errors[grade_id]), errors[grade_id]
+        if grade_id in errors:  # e.g. "ej1_precision_cnn: precisión 0,9288 (puntuación completa desde 0,9755, ...)"
+            assert re.match(rf"AssertionError: {grade_id}: .*\d,\d+", errors[grade_id]), errors[grade_id]
         else:
             assert f"✔ {grade_id}" in _text(nb, grade_id), _text(nb, grade_id)
     assert list(tmp_path.iterdir()) == []  # "no escribir nada en el disco"
