@@ -106,6 +106,15 @@ def _decode(value: Any) -> Any:
     return value
 
 
+def format_number(value: float, lang: str, digits: int = 0, *, strip: bool = False) -> str:
+    """``value`` with ``digits`` decimals (at most that many with ``strip``), written as ``lang`` writes
+    numbers: 1.234,50 and 2000 in Spanish, 1,234.50 and 2,000 in English."""
+    pattern = "#,##0" + ("." + ("#" if strip else "0") * digits if digits else "")
+    grouped = abs(value) >= 10 ** (2 + MIN_GROUPING_DIGITS.get(lang, 1))
+    text = format_decimal(value, format=pattern, locale=lang, group_separator=grouped)
+    return "0" if text in ("-0", "-0,0", "-0.0") else text
+
+
 class _LocaleFormatter(string.Formatter):
     """``str.format`` with numbers written the locale's way (decimal and grouping separators)."""
 
@@ -120,13 +129,11 @@ class _LocaleFormatter(string.Formatter):
             return super().format_field(value, format_spec)
         digits, kind = match["digits"], match["kind"]
         if digits is not None and kind in ("f", ""):
-            pattern = "#,##0" + ("." + "0" * int(digits) if int(digits) else "")
+            text = format_number(value, self.locale, int(digits))
         elif kind == "d":
-            pattern = "#,##0"
+            text = format_number(value, self.locale, 0)
         else:
-            pattern = None  # the locale's own: up to three decimals
-        grouped = abs(value) >= 10 ** (2 + MIN_GROUPING_DIGITS.get(self.locale, 1))
-        text = format_decimal(value, format=pattern, locale=self.locale, group_separator=grouped)
+            text = format_number(value, self.locale, 3, strip=True)  # the locale's default: up to three decimals
         return f"+{text}" if match["sign"] and value >= 0 else text
 
 

@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from grader.i18n import LANGUAGES, catalogue, msg
+from grader.i18n import LANGUAGES, catalogue, format_number, msg
 from grader.records import CheckResult, CheckStatus, ExecutionStatus
 
 if TYPE_CHECKING:
@@ -55,16 +55,10 @@ class Catalogue:
         return self(key, n=count, **values)
 
     def num(self, value: Any, digits: int = 2, *, strip: bool = False) -> str:
-        """1234.5 -> '1.234,50' (es) or '1,234.50' (en); ``strip`` drops trailing zeros."""
+        """12345.5 -> '12.345,50' (es) or '12,345.50' (en) (:func:`grader.i18n.format_number`); ``strip``
+        drops trailing zeros."""
         number = finite(value)
-        if number is None:
-            return "—"
-        text = f"{number:,.{digits}f}"
-        if strip and "." in text:
-            text = text.rstrip("0").rstrip(".")
-        if text in ("-0", "-0.0"):
-            text = "0"
-        return text.translate(str.maketrans(",.", ".,")) if self.lang == "es" else text
+        return "—" if number is None else format_number(number, self.lang, digits, strip=strip)
 
     def points(self, value: Any) -> str:
         return self.num(value, 2, strip=True)
