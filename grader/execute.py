@@ -814,7 +814,7 @@ class _Run:
             more = self._say("more", n=len(interrupted) - 3) if len(interrupted) > 3 else None
             students = any(e.phase == "student" for e in interrupted)
             remedy = self._say("remedy", seconds=limits.cell_timeout_s) if students else ""
-            parts.append(capitalized(self._say("interrupted", names=joined([names, more], ""),
+            parts.append(capitalized(self._say("interrupted", names=joined([names, more], ""), n=len(interrupted),
                                                seconds=limits.cell_timeout_s, remedy=remedy)))
         real_errors = [e for e in self.errors if e.ename not in SYNTHETIC_ERRORS]
         if real_errors:
