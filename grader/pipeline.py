@@ -239,7 +239,8 @@ def _invalid_result(student: str, config: AssignmentConfig, reason: Message) -> 
 
 
 def _manual_parts(config: AssignmentConfig) -> list[CheckResult]:
-    return [CheckResult(name, 0.0, part.points, CheckStatus.MANUAL, part.title, hidden=False)
+    return [CheckResult(name, 0.0, part.points, CheckStatus.MANUAL, part.title, hidden=False,
+                        text=msg(f"title.{name}"))  # the assignment's catalogue may translate it
             for name, part in config.manual.items()]
 
 

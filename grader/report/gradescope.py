@@ -40,7 +40,7 @@ def gradescope_json(result: GradeResult, lang: str = "es", *,
         else:
             lines += [f"- {hint}" for hint in public_hints(check)]
         tests.append({
-            "name": check_title(check, config),
+            "name": check_title(check, config, lang),
             "number": str(number),
             "score": float(check.points),
             "max_score": float(check.max_points),

@@ -13,6 +13,8 @@ from grader.report.text import (
     CONTENT_SECURITY_POLICY,
     Catalogue,
     assignment_folder,
+    assignment_title,
+    part_title,
     report_stem,
 )
 from grader.report.views import check_view, execution_view
@@ -24,7 +26,8 @@ if TYPE_CHECKING:
 def _manual_parts(result: GradeResult, config: AssignmentConfig | None, t: Catalogue) -> dict[str, Any] | None:
     if config is None or not config.manual:
         return None
-    parts = [{"title": part.title, "points": t.points(part.points)} for part in config.manual.values()]
+    parts = [{"title": part_title(config, name, t.lang), "points": t.points(part.points)}
+             for name, part in config.manual.items()]
     total = sum(part.points for part in config.manual.values())
     return {"intro": t("manual_pending", points=t.points(total)), "parts": parts}
 
@@ -38,7 +41,7 @@ def render_report(result: GradeResult, *, config: AssignmentConfig | None = None
     return environment().get_template("report.html.j2").render(
         t=t, lang=lang, csp=CONTENT_SECURITY_POLICY,
         title=f"{t('report_title')}: {result.student}",
-        assignment_title=config.title if config is not None else result.assignment,
+        assignment_title=assignment_title(config, lang) if config is not None else result.assignment,
         result=result,
         score=t.points(result.score), max_score=t.points(result.max_score),
         score_status=("passed" if result.score >= result.max_score > 0 else

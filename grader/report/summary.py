@@ -11,9 +11,10 @@ from grader.report.figures import figure_view, histogram_figure
 from grader.report.html import environment, write_text_atomic
 from grader.report.text import (
     CONTENT_SECURITY_POLICY,
-    SLOWEST_SHOWN,
     Catalogue,
+    SLOWEST_SHOWN,
     assignment_folder,
+    assignment_title,
     automatic_checks,
     check_title,
     finite,
@@ -44,7 +45,7 @@ def _summary_check_rows(results: list[GradeResult], config: AssignmentConfig | N
                   (CheckStatus.PASSED, CheckStatus.PARTIAL, CheckStatus.FAILED, CheckStatus.ERROR)}
         rate = counts[CheckStatus.PASSED] / len(found)
         rows.append({
-            "name": name, "title": check_title(found[0], config), "hidden": found[0].hidden,
+            "name": name, "title": check_title(found[0], config, t.lang), "hidden": found[0].hidden,
             "submissions": len(found), "passed": counts[CheckStatus.PASSED], "partial": counts[CheckStatus.PARTIAL],
             "failed": counts[CheckStatus.FAILED], "error": counts[CheckStatus.ERROR],
             "rate": t.pct(rate, 0), "rate_width": f"{rate * 100:.1f}",
@@ -69,7 +70,7 @@ def _summary_flag_rows(results: list[GradeResult], report_links: dict[str, str],
                 flags.append(("review", None, None))
             for kind, claimed, measured in flags:
                 rows.append({"student": result.student, "href": report_links.get(result.student), "kind": kind,
-                             "check": check.name, "title": check_title(check, config), "flag": t(f"flag_{kind}"),
+                             "check": check.name, "title": check_title(check, config, t.lang), "flag": t(f"flag_{kind}"),
                              "claimed": t.num(claimed, 4) if claimed is not None else "",
                              "measured": t.num(measured, 4) if measured is not None else "",
                              "message": check.review if kind == "review" and check.review else check.message})
@@ -137,7 +138,7 @@ def write_class_summary(results: list[GradeResult], out_dir: Path, *, report_lin
     page = environment().get_template("summary.html.j2").render(
         t=t, lang=lang, csp=CONTENT_SECURITY_POLICY,
         title=t("summary_title"),
-        assignment_title=config.title if config is not None else ", ".join(assignments),
+        assignment_title=assignment_title(config, lang) if config is not None else ", ".join(assignments),
         stats=stats, histogram=histogram, check_rows=_summary_check_rows(ordered, config, t),
         flags=_summary_flag_rows(ordered, report_links, config, t),
         problems=problems, slowest=slowest, students=[student_row(r) for r in ordered],

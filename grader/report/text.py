@@ -112,13 +112,27 @@ def report_stem(student: str) -> str:
     return stem[:120]
 
 
-def check_title(check: CheckResult, config: AssignmentConfig | None) -> str:
-    if config is not None:
-        if check.name in config.checks:
-            return config.checks[check.name].title
-        if check.name in config.manual:
-            return config.manual[check.name].title
-    return check.name
+def _title(config: AssignmentConfig, key: str, default: str, lang: str | None) -> str:
+    """The assignment catalogue's ``key`` in ``lang`` (titles translated there), else ``default`` (the
+    title assignment.toml gives in the assignment's own language)."""
+    if lang is None:
+        return default
+    book = catalogue(lang, config.folder)
+    return book.text(key) if key in book.keys else default
+
+
+def assignment_title(config: AssignmentConfig, lang: str | None = None) -> str:
+    return _title(config, "title", config.title, lang)
+
+
+def part_title(config: AssignmentConfig, name: str, lang: str | None = None) -> str:
+    """The title of check or manual part ``name`` (its name when the configuration has none)."""
+    part = config.checks.get(name) or config.manual.get(name)
+    return _title(config, f"title.{name}", part.title, lang) if part is not None else name
+
+
+def check_title(check: CheckResult, config: AssignmentConfig | None, lang: str | None = None) -> str:
+    return part_title(config, check.name, lang) if config is not None else check.name
 
 
 def trim_traceback(text: str, max_lines: int = TRACEBACK_MAX_LINES) -> str:

@@ -251,7 +251,7 @@ def check_view(check: CheckResult, config: AssignmentConfig | None, t: Catalogue
         status_label = f"{status_label} · {t('review_badge')}"
         sections.insert(0, {"kind": "note", "text": t("review_note", reason=check.review or "-")})
     return {
-        "name": check.name, "anchor": "check-" + report_stem(check.name), "title": check_title(check, config),
+        "name": check.name, "anchor": "check-" + report_stem(check.name), "title": check_title(check, config, t.lang),
         "status": CheckStatus(check.status).value, "status_label": status_label,
         "needs_review": check.needs_review, "review": check.review,
         "points": t.points(check.points), "max_points": t.points(check.max_points),

@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from grader.errors import GraderError
 from grader import i18n
 from grader.records import write_json_atomic
+from grader.report.text import assignment_title
 from grader.similarity import fingerprint as fp
 
 if TYPE_CHECKING:
@@ -465,7 +466,7 @@ def similarity_report(config: AssignmentConfig, submissions_dir: Path, out_dir: 
             "timing": {"fingerprint_s": round(fingerprinted - started, 2),
                        "compare_s": round(time.perf_counter() - fingerprinted, 2)}}
     json_path = write_json_atomic(out_dir / REPORT_JSON, data)
-    html_path = write_html(data, out_dir / REPORT_HTML, lang=lang, title=config.title)
+    html_path = write_html(data, out_dir / REPORT_HTML, lang=lang, title=assignment_title(config, lang))
     log(i18n.render(i18n.msg("similarity.log_done", compared=len(students), n=data["flagged_pairs"]), lang))
     return SimilarityRun(json_path, html_path, data)
 
