@@ -11,7 +11,7 @@ from grader import __version__
 from grader.config import ConfigError
 from grader.datasets import DatasetNotFoundError
 from grader.errors import GraderError
-from grader.i18n import LANGUAGES
+from grader.i18n import LANGUAGES, joined, msg, render
 
 USER_ERRORS = (GraderError, ConfigError, DatasetNotFoundError)
 # What only the 'instructor' extra installs (pyproject.toml); students' commands import none of it.
@@ -255,11 +255,9 @@ def collect_command(assignment: str, source: str, out_dir: str, worksheet: str |
 
     config = load_assignment(assignment)
     submissions = collect(Path(source), config, Path(out_dir), worksheet=Path(worksheet) if worksheet else None)
-    labels = {"ok": "en plazo", "late": "con retraso", "too_late": "fuera de plazo (0)",
-              "missing_notebook": "sin notebook (0)", "multiple_notebooks": "varios notebooks (0)",
-              "invalid_notebook": "notebook no válido (0)"}
     counts = Counter(s.status for s in submissions)
-    click.echo(f"{len(submissions)} entregas: " + ", ".join(f"{n} {labels.get(k, k)}" for k, n in sorted(counts.items())))
+    statuses = [msg(f"collect.count_{status}", n=n) for status, n in sorted(counts.items())]
+    click.echo(render(msg("collect.summary", n=len(submissions), counts=joined(statuses, ", ")), config.language))
     for submission in submissions:
         for problem in render_problems(submission.problems, config.language):
             click.echo(f"  {submission.student} ({submission.display_name}): {problem}")

@@ -278,7 +278,7 @@ def test_cli_outcome_lines_for_a_moodle41_download(tmp_path):
     outcome = CliRunner().invoke(main, ["collect", "practica3", str(source), "--out", str(tmp_path / "out"),
                                         "--worksheet", str(sheet)])
     assert outcome.exit_code == 0, outcome.output
-    assert "10 entregas: 1 con retraso, 1 sin notebook (0), 1 varios notebooks (0), 7 en plazo" in outcome.output
+    assert "10 entregas: 1 con retraso, 1 sin notebook (0), 1 con varios notebooks (0), 7 en plazo" in outcome.output
     assert "106 (Иван Петров): Entrega con 2 días de retraso: se restan 2 puntos." in outcome.output
 
 
