@@ -185,6 +185,20 @@ def archive_problem(path: Path, config: dict, summary: dict | None,
     return None
 
 
+# What the export (in the student's kernel) may name by code instead of a sentence: the code picks one
+# of the grader's own keys (a closed set: the manifest is the kernel's, so nothing else is taken from it).
+EXPORT_REASONS = {"not_defined": "not_defined", "not_a_function": "export_not_a_function",
+                  "history_text": "export_history_text"}
+
+
+def _export_reason(entry: dict) -> Message | str:
+    """Why the export of an object failed: the grader's sentence for a known code, else the kernel's text."""
+    key = EXPORT_REASONS.get(entry.get("reason_key"))
+    if key is None:
+        return entry["reason"]
+    return msg(key, detail=str(entry.get("reason_detail") or "")[:200])
+
+
 class ObjectUnavailable(Exception):
     """A contract object is missing, invalid or could not be loaded safely; the message says which.
     ``review``: why the check that read it also waits for the instructor (a file that looks forged)."""
@@ -351,7 +365,7 @@ class Artifacts:
         if entry.get("timed_out_s"):
             raise ObjectUnavailable(msg("object_timeout", name=name, seconds=entry["timed_out_s"]))
         if entry["status"] != "exported":
-            raise ObjectUnavailable(msg("missing_object", name=name, reason=entry["reason"]))
+            raise ObjectUnavailable(msg("missing_object", name=name, reason=_export_reason(entry)))
 
     def model(self, name: str):
         """The Keras model loaded with ``safe_mode`` (no Lambda bytecode, no unknown classes)."""

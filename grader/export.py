@@ -110,6 +110,15 @@ def type_name(obj, limit: int, cuts: list[dict] | None = None) -> str:
     return cut_text(type(obj).__name__, limit, cuts, "name")
 
 
+class ContractError(TypeError):
+    """An object that is not of its contract's kind; ``code`` names the grader's sentence for it (one of
+    :data:`grader.artifacts.EXPORT_REASONS`), ``detail`` fills it."""
+
+    def __init__(self, code: str, detail: str = "") -> None:
+        super().__init__(f"{code}: {detail}" if detail else code)
+        self.code, self.detail = code, detail
+
+
 class ObjectTimedOut(BaseException):
     """The export of one object ran past its time. A BaseException, like KeyboardInterrupt: a student's
     ``except Exception`` inside the object's own code does not swallow it."""
@@ -152,7 +161,7 @@ def _first(values, count: int) -> tuple[list, int | None]:
     """The first ``count`` items of ``values`` and how many it holds (None: more than ``count``, of an
     iterable that does not say), without walking further: a History of 500 MB is never read whole."""
     if isinstance(values, (str, bytes)):
-        raise TypeError("una métrica del History es texto, no una lista de números")
+        raise ContractError("history_text")
     if isinstance(values, np.ndarray):
         return values.reshape(-1)[:count].tolist(), int(values.size)
     if isinstance(values, (list, tuple)):
@@ -236,7 +245,7 @@ def export_artifacts(namespace: dict, out_dir: str, inputs_dir: str, contract: d
         # Written before each object: if one hangs until the time limit, the others still count.
         _write_manifest(out, manifest)
         if name not in namespace:
-            manifest[name] = {"status": "missing", "reason": "no está definido"}
+            manifest[name] = {"status": "missing", "reason": "not defined", "reason_key": "not_defined"}
             continue
         manifest[name] = _export_one(name, kind, namespace[name], held_out.get(inputs_for.get(name, "")), out,
                                      bounds)
@@ -254,7 +263,7 @@ def _export_one(name: str, kind: str, obj, images: np.ndarray | None, out: Path,
                 _export_keras_model(name, obj, images, out, bounds, cuts)
             elif kind == "function":
                 if not callable(obj):
-                    raise TypeError(f"se esperaba una función, no {type_name(obj, bounds['name_chars'], cuts)}")
+                    raise ContractError("not_a_function", type_name(obj, bounds["name_chars"], cuts))
                 features = np.asarray(obj(images), dtype="float32").reshape(len(images), -1)
                 np.save(out / f"{name}.features.npy", features, allow_pickle=False)
                 entry["dtype_sensitive"] = dtype_sensitive(obj, images)
@@ -266,6 +275,8 @@ def _export_one(name: str, kind: str, obj, images: np.ndarray | None, out: Path,
     except ObjectTimedOut:
         entry = {"status": "failed", "reason": f"timed out after {bounds['object_timeout_s']} s",
                  "timed_out_s": bounds["object_timeout_s"]}
+    except ContractError as exc:
+        entry = {"status": "invalid", "reason": str(exc), "reason_key": exc.code, "reason_detail": exc.detail}
     except (TypeError, ValueError) as exc:
         entry = {"status": "invalid", "reason": _reason(exc, bounds, cuts, invalid=True)}
     except Exception as exc:  # the student's object failed in its own code: report, go on

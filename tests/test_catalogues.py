@@ -126,3 +126,24 @@ def test_every_key_the_engine_names_is_in_the_catalogue():
     assert len(used) > 40
     assert used <= keys, sorted(used - keys)
 
+
+
+def test_the_kernels_export_names_its_reasons_by_a_code_from_a_closed_set(tmp_path):
+    """The export runs in the student's kernel and writes the manifest: a code there picks one of the
+    grader's sentences (rendered in the reader's language); anything else stays the kernel's text."""
+    import numpy as np
+
+    from grader.artifacts import _export_reason
+    from grader.export import export_artifacts
+
+    (tmp_path / "inputs").mkdir()
+    np.save(tmp_path / "inputs" / "imagenes.npy", np.zeros((2, 4), dtype="float32"))
+    manifest = export_artifacts({"hog_features": 3}, str(tmp_path / "out"), str(tmp_path / "inputs"),
+                                {"hog_features": "function", "cnn_model": "keras_model"},
+                                {"hog_features": "imagenes", "cnn_model": "imagenes"})
+    missing, not_a_function = _export_reason(manifest["cnn_model"]), _export_reason(manifest["hog_features"])
+    assert (render(missing, "es"), render(missing, "en")) == ("no está definido", "it is not defined")
+    assert render(not_a_function, "es") == "se esperaba una función, no int"
+    assert render(not_a_function, "en") == "a function was expected, not int"
+    forged = {"status": "invalid", "reason": "texto del kernel", "reason_key": "accuracy"}
+    assert _export_reason(forged) == "texto del kernel"  # not a code the export uses: its text, as it is
