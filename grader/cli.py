@@ -356,7 +356,7 @@ def export_command(assignment: str, course_dir: Path, db_url: str | None, out_di
     click.echo(f"wrote {exports['moodle_csv']} ({len(exports['rows']) - len(exports['moodle_left_out'])} graded, "
                f"{len(exports['moodle_left_out'])} left out)")
     for student, why in sorted(exports["moodle_left_out"].items()):
-        click.echo(f"  {student}: {why}")
+        click.echo(f"  {student}: {render(why, lang or config.language)}")
     if exports.get("worksheet_unmatched"):
         click.echo(f"  {len(exports['worksheet_unmatched'])} worksheet row(s) without a result here: left as they were")
     click.echo(f"wrote {exports['feedback_zip']} ({len(exports['rows']) - len(exports['feedback_zip_left_out'])} "

@@ -25,6 +25,7 @@ from typing import Any
 from grader.collect import render_problems
 from grader.config import AssignmentConfig
 from grader.gradebook import FINISHED, load_results, notebook_name, open_gradebook
+from grader.i18n import Message, msg
 from grader.records import GradeResult, write_json_atomic
 
 MOODLE_COLUMNS = {
@@ -137,22 +138,22 @@ def _number(value: float | None) -> str:
 
 
 def moodle_grade(row: GradeRow, *, scale_to: float | None = None, total_max: float | None = None,
-                 include_incomplete: bool = False) -> tuple[float | None, str]:
+                 include_incomplete: bool = False) -> tuple[float | None, Message | None]:
     """(the grade Moodle gets, rounded to 2 decimals, or None; why it is left out)."""
     if not row.participant_id:
-        return None, "sin identificador de participante de Moodle (no viene de una descarga de PRADO)"
+        return None, msg("export.no_participant_id_prado")
     if row.state != FINISHED or row.total is None:
-        return None, "sin calificación definitiva (error del corrector)"
+        return None, msg("export.no_final_grade")
     if row.needs_manual_grade and not include_incomplete:
-        return None, "faltan partes por calificar a mano en el formgrader"
+        return None, msg("export.manual_pending")
     grade = row.total
     if scale_to is not None:
         grade = grade * scale_to / (total_max or row.total_max)
-    return round(grade, 2), ""
+    return round(grade, 2), None
 
 
 def write_moodle_csv(rows: list[GradeRow], path: Path, *, lang: str = "es", scale_to: float | None = None,
-                     total_max: float | None = None, include_incomplete: bool = False) -> tuple[Path, dict[str, str]]:
+                     total_max: float | None = None, include_incomplete: bool = False) -> tuple[Path, dict[str, Message]]:
     """Moodle's grading worksheet format; returns the path and {student: why it was left out}.
 
     ``scale_to``: the assignment's maximum grade in Moodle when it differs from ``total_max``
@@ -164,7 +165,7 @@ def write_moodle_csv(rows: list[GradeRow], path: Path, *, lang: str = "es", scal
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow([identifier, full_name, grade_col, modified_col, MOODLE_FEEDBACK_COLUMN[lang]])
-    left_out: dict[str, str] = {}
+    left_out: dict[str, Message] = {}
     for row in rows:
         grade, why = moodle_grade(row, scale_to=scale_to, total_max=total_max, include_incomplete=include_incomplete)
         if grade is None:
@@ -177,7 +178,7 @@ def write_moodle_csv(rows: list[GradeRow], path: Path, *, lang: str = "es", scal
 
 def fill_moodle_worksheet(rows: list[GradeRow], worksheet: Path, path: Path, *, scale_to: float | None = None,
                           total_max: float | None = None,
-                          include_incomplete: bool = False) -> tuple[Path, dict[str, str], list[str]]:
+                          include_incomplete: bool = False) -> tuple[Path, dict[str, Message], list[str]]:
     """Moodle's own grading worksheet (downloaded by the instructor) with its grade and feedback comments
     cells filled in, in its own headers, language and row order; returns the path, {student: why left out}
     and the sheet's identifiers that have no result here (left as they were).
@@ -198,7 +199,7 @@ def fill_moodle_worksheet(rows: list[GradeRow], worksheet: Path, path: Path, *, 
                           "download the grading worksheet again ('Descargar hoja de calificaciones')")
     comma = any(re.fullmatch(r"-?\d+,\d+", cell.strip()) for line in table.rows[1:] for cell in line)
     by_participant = {row.participant_id: row for row in rows if row.participant_id}
-    left_out: dict[str, str] = {}
+    left_out: dict[str, Message] = {}
     unmatched: list[str] = []
     seen: set[str] = set()
     width = len(table.header)
@@ -224,9 +225,9 @@ def fill_moodle_worksheet(rows: list[GradeRow], worksheet: Path, path: Path, *, 
         out.append(line)
     for row in rows:
         if row.participant_id and row.participant_id not in seen:
-            left_out[row.student] = "no está en la hoja de calificaciones de Moodle"
+            left_out[row.student] = msg("export.not_in_worksheet")
         elif not row.participant_id:
-            left_out.setdefault(row.student, "sin identificador de participante de Moodle")
+            left_out.setdefault(row.student, msg("export.no_participant_id"))
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\r\n").writerows(out)
     return _write_text_atomic(path, buffer.getvalue()), left_out, unmatched
@@ -250,14 +251,14 @@ def moodle_feedback_folder(full_name: str, participant_id: str) -> str:
 
 
 def write_feedback_zip(rows: list[GradeRow], path: Path, reports: dict[str, Path], *,
-                       names: dict[str, str] | None = None, file_name: str = "informe.html") -> tuple[Path, dict[str, str]]:
+                       names: dict[str, str] | None = None, file_name: str = "informe.html") -> tuple[Path, dict[str, Message]]:
     """A zip for Moodle's "Upload multiple feedback files in a zip": one HTML report per student at
     ``<Full Name>_<participant id>_assignsubmission_file/<file_name>``. ``reports``: student -> HTML
     report; ``names``: participant id -> full name as in Moodle (the worksheet's), else the row's name.
     Returns the path and {student: why left out}."""
     import zipfile
 
-    left_out: dict[str, str] = {}
+    left_out: dict[str, Message] = {}
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
@@ -265,9 +266,9 @@ def write_feedback_zip(rows: list[GradeRow], path: Path, reports: dict[str, Path
         for row in rows:
             report = reports.get(row.student)
             if not row.participant_id:
-                left_out[row.student] = "sin identificador de participante de Moodle"
+                left_out[row.student] = msg("export.no_participant_id")
             elif report is None or not Path(report).is_file():
-                left_out[row.student] = "sin informe HTML"
+                left_out[row.student] = msg("export.no_report")
             else:
                 name = (names or {}).get(row.participant_id) or row.display_name
                 archive.write(report, f"{moodle_feedback_folder(name, row.participant_id)}/{file_name}")

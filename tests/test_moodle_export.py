@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from grader.export_grades import GradeRow, fill_moodle_worksheet, write_feedback_zip
+from grader.i18n import render
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import moodle_download as moodle  # noqa: E402
@@ -78,8 +79,9 @@ def test_the_worksheet_is_filled_in_its_own_headers_and_language(tmp_path, lang)
     assert ana[strings["feedback"]] == "<p>ej1_informe: Buen análisis &amp; &lt;claro&gt;.</p>"
     assert ana[strings["lastmodifiedgrade"]] == "-" and ana[strings["fullname"]] == "Ana García López"
     jose = by_id[f"{strings['hiddenuser']}234567"]
-    assert jose[strings["grade"]] == "" and left_out["234567"].startswith("faltan partes")  # manual part pending
-    assert left_out["999999"] == "no está en la hoja de calificaciones de Moodle"
+    assert jose[strings["grade"]] == "" and render(left_out["234567"], "es").startswith("faltan partes")  # manual part pending
+    assert render(left_out["999999"], "es") == "no está en la hoja de calificaciones de Moodle"
+    assert render(left_out["999999"], "en") == "not in the Moodle grading worksheet"
     assert unmatched == [f"{strings['hiddenuser']}345678"]
     # every other cell is as Moodle wrote it
     for before, after in zip(original[1:], filled[1:]):
@@ -116,4 +118,5 @@ def test_the_feedback_zip_is_what_moodles_importer_matches(tmp_path):
     jose = moodle.Record("José_Luis Peña O'Neil", 234567, {"practica3.ipynb": b"{}"})
     folder = next(iter(moodle.entry_names(jose))).split("/")[0]
     assert f"{folder}/informe_practica3.html" in entries
-    assert left_out == {"sin-id": "sin identificador de participante de Moodle"}
+    assert {student: render(why, "es") for student, why in left_out.items()} == {
+        "sin-id": "sin identificador de participante de Moodle"}
