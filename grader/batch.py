@@ -409,7 +409,7 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
     gradable = [s for s in selected if s.gradable]
 
     with GradebookRecorder(db_url, config) as recorder, _progress(console, progress) as bar:
-        task = bar.add_task(f"{config.name}", total=len(selected), counts=_counts(summary))
+        task = bar.add_task(f"{config.name}", total=len(selected), counts=_counts(summary, config.language))
 
         def record(submission: Submission, result: GradeResult, outcome: str, message: str = "",
                    finished: bool = True, manual_zero: bool = False) -> None:
@@ -422,7 +422,7 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
             summary.scores[submission.student] = result.score
             if message:
                 summary.messages[submission.student] = message
-            bar.update(task, advance=1, counts=_counts(summary))
+            bar.update(task, advance=1, counts=_counts(summary, config.language))
 
         for submission in selected:
             if not submission.gradable:
@@ -450,11 +450,14 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
                     grade_fn: GradeFn | None, workdir: Path, console, heldout: HeldOutFolders | None = None) -> str:
     from distributed import Client, as_completed
 
+    def say(key: str, **values) -> str:
+        return render(msg(key, **values), config.language)
+
     cluster = None
     if scheduler:
         client = Client(scheduler, timeout="60s")
         use_gpu = _cluster_uses_gpu(client)
-        device = f"cluster {scheduler}: " + ("GPU (recurso GPU_SLOT)" if use_gpu else "sin GPU: CPU")
+        device = say("batch.device_cluster_gpu" if use_gpu else "batch.device_cluster_cpu", scheduler=scheduler)
     else:
         gpus = detect_gpus()
         use_gpu = bool(gpus)
@@ -462,13 +465,13 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
         client = Client(cluster)
         if use_gpu:
             n = len(cluster.workers)
-            device = f"GPU {','.join(gpus)} ({jobs_per_gpu} trabajo(s) por GPU, {n} worker(s))"
+            device = say("batch.device_gpu", gpus=",".join(gpus), jobs=jobs_per_gpu, n=n)
         else:
-            device = f"CPU ({workers} worker(s))"
+            device = say("batch.device_cpu", n=workers)
     if not use_gpu:
-        console.print(f"[yellow]No hay GPU: se corrige en CPU[/yellow] ({device}).")
+        console.print(f"[yellow]{say('batch.no_gpu')}[/yellow] ({device}).")
     else:
-        console.print(f"Dispositivo: {device}")
+        console.print(say("batch.device", device=device))
 
     job_env = thread_caps(threads_per_job)
     config_data = config.model_dump(mode="json")
@@ -513,9 +516,10 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
 
 # -------------------------------------------------------------------------------------------- output
 
-def _counts(summary: BatchSummary) -> str:
-    return (f"[green]{len(summary.passed)} ok[/green] · [yellow]{len(summary.failed)} con fallos[/yellow] · "
-            f"[red]{len(summary.errored)} errores[/red]")
+def _counts(summary: BatchSummary, lang: str) -> str:
+    passed, failed, errored = (render(msg(f"batch.count_{kind}", n=len(students)), lang) for kind, students in
+                               (("passed", summary.passed), ("failed", summary.failed), ("errored", summary.errored)))
+    return f"[green]{passed}[/green] · [yellow]{failed}[/yellow] · [red]{errored}[/red]"
 
 
 def _progress(console, enabled: bool):
