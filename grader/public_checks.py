@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from grader.errors import GraderError
+from grader.i18n import Message, msg, render
 from grader.instructor import ASSIGNMENTS_DIR
 
 if TYPE_CHECKING:
@@ -66,6 +67,15 @@ def load_public_checks(assignment: str) -> PublicChecks:
                         raw["specs"])
 
 
+class UnknownPart(KeyError):
+    """``check(part, ...)`` names a part no installed assignment (or several) has publicly; ``text`` says
+    which in any language (its ``str`` is the English sentence)."""
+
+    def __init__(self, text: Message) -> None:
+        super().__init__(render(text, "en"))
+        self.text = text
+
+
 def public_checks_of(part: str, assignment: str | None = None) -> PublicChecks:
     """The public checks ``part`` belongs to: of ``assignment``, else of the assignment the kernel was
     started for (``$GRADER_ASSIGNMENT``), else of the one installed assignment that has ``part``."""
@@ -76,10 +86,10 @@ def public_checks_of(part: str, assignment: str | None = None) -> PublicChecks:
         return having[0]
     if not having:
         known = ", ".join(p for checks in candidates for p in checks.parts)
-        raise KeyError(f"parte desconocida {part!r}; las partes con comprobación pública son: {known}")
+        raise UnknownPart(msg("check.unknown_part", part=repr(part), known=known))
     names = [checks.assignment for checks in having]
-    raise KeyError(f"la parte {part!r} está en varias prácticas ({', '.join(names)}); indica cuál: "
-                   f"check({part!r}, ..., assignment={names[0]!r})")
+    raise UnknownPart(msg("check.ambiguous_part", part=repr(part), assignments=", ".join(names),
+                          first=repr(names[0])))
 
 
 def build_public_checks(config: AssignmentConfig, specs: dict[str, dict]) -> dict:

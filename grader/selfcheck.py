@@ -27,7 +27,7 @@ from grader.errors import GraderError
 from grader.i18n import Message, catalogue, json_ready, msg, render
 from grader.instructor import ASSIGNMENTS_DIR
 from grader.public_checks import (ASSIGNMENT_ENV, PublicChecks, installed_assignments, load_public_checks,
-                                  public_checks_of, public_checks_path)
+                                  public_checks_of, public_checks_path, UnknownPart)
 
 MARK = {True: "✔", False: "✘"}
 
@@ -198,7 +198,10 @@ def check(part: str, obj: Any, *, hidden: bool = False, lang: str = "es", assign
     if hidden:
         outcome, folder = _hidden(part, obj, lang, assignment, **objects)
     else:
-        public = public_checks_of(part, assignment)
+        try:
+            public = public_checks_of(part, assignment)
+        except UnknownPart as unknown:
+            raise KeyError(render(unknown.text, lang)) from None
         outcome, folder = run_public_check(public, part, obj), ASSIGNMENTS_DIR / public.assignment
     print(format_outcome(part, outcome, time.perf_counter() - start, lang, folder))
     if not outcome.passed:

@@ -17,6 +17,7 @@ import pytest
 from grader import datasets
 from grader.config import PUBLIC_CHECK_KINDS, ConfigError, load_config
 from grader.errors import GraderError
+from grader.i18n import render
 from grader.metrics import labels_from_scores
 from grader.public_checks import (ASSIGNMENT_ENV, build_public_checks, installed_assignments, load_public_checks,
                                   public_checks_of, public_checks_path)
@@ -146,7 +147,6 @@ def test_confusion_matrix_has_the_classes_of_the_labels():
 
 def test_input_shape_message_offers_the_spec_without_its_channel_axis():
     from grader.checks.architecture import compare_architecture
-    from grader.i18n import render
 
     spec = load_public_checks("practica3").specs["cnn_model"]
     flat = {**spec, "input_shape": [None, 784]}
@@ -189,8 +189,10 @@ def two_assignments(tmp_path, monkeypatch):
 
 def test_a_part_in_two_assignments_needs_the_assignment_named(two_assignments, monkeypatch):
     assert installed_assignments() == ["alfa", "beta"]
-    with pytest.raises(KeyError, match=r"está en varias prácticas \(alfa, beta\).*assignment='alfa'"):
+    with pytest.raises(KeyError) as ambiguous:
         public_checks_of("ej1_arquitectura")
+    assert re.search(r"está en varias prácticas \(alfa, beta\).*assignment='alfa'", render(ambiguous.value.text, "es"))
+    assert "is in several assignments (alfa, beta)" in str(ambiguous.value)
     assert public_checks_of("ej1_arquitectura", "beta").assignment == "beta"
     monkeypatch.setenv(ASSIGNMENT_ENV, "alfa")  # a kernel the grader started for 'alfa'
     assert public_checks_of("ej1_arquitectura").assignment == "alfa"
@@ -233,7 +235,6 @@ def test_nbgraders_hidden_path_runs_the_assignments_own_hidden_tests(tmp_path):
     script = """
 import keras
 from grader import check
-from grader.i18n import render
 from tests.test_architecture_checks import given_cnn
 keras.utils.set_random_seed(0)
 model, base = given_cnn(), given_cnn()
