@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from grader.i18n import format_number
 from grader.pipeline import grade_submission
 from grader.records import CheckStatus, ExecutionStatus
 from grader.scoring import ScoringServer
@@ -93,7 +94,7 @@ def test_under_trained_cnn_gets_partial_or_no_accuracy_credit(light_config, rele
     accuracy = checks["ej1_precision_cnn"]
     zero_at, full_at = light_config.threshold_bounds("ej1_precision_cnn")
     assert accuracy.details["accuracy"] < full_at and accuracy.points < 1.0
-    assert accuracy.message.startswith(f"precisión {accuracy.details['accuracy']:.4f}")
+    assert accuracy.message.startswith(f"precisión {format_number(accuracy.details['accuracy'], 'es', 4)}")
     assert sum(sum(row) for row in accuracy.details["confusion_matrix"]) == light_config.heldout.sets["mnist"].items
 
 
