@@ -54,7 +54,7 @@ from typing import Any
 
 from grader.config import AssignmentConfig, ConfigError
 from grader.errors import GraderError
-from grader.i18n import Message, msg, render
+from grader.i18n import Message, json_ready, msg, render
 from grader.records import write_json_atomic
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ class Submission:
             "student": self.student, "display_name": self.display_name, "participant_id": self.participant_id,
             "notebook": notebook, "original_name": self.original_name,
             "submitted_at": self.submitted_at.isoformat() if self.submitted_at else None,
-            "extra_files": list(self.extra_files), "problems": [_problem_json(p) for p in self.problems],
+            "extra_files": list(self.extra_files), "problems": json_ready(list(self.problems)),
             "late_days": self.late_days, "late_penalty": self.late_penalty, "status": self.status,
         }
 
@@ -145,10 +145,6 @@ class Submission:
                    late_days=int(data.get("late_days", 0)), late_penalty=float(data.get("late_penalty", 0.0)),
                    status=data.get("status", OK), participant_id=data.get("participant_id"),
                    original_name=data.get("original_name"))
-
-
-def _problem_json(problem: Message | str) -> dict[str, Any] | str:
-    return problem.to_dict() if isinstance(problem, Message) else problem
 
 
 def problem_of(data: Message | dict[str, Any] | str) -> Message | str:

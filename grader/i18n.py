@@ -48,7 +48,7 @@ class Message:
     params: Mapping[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"key": self.key, "params": {name: _encode(value) for name, value in self.params.items()}}
+        return {"key": self.key, "params": json_ready(dict(self.params))}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Message:
@@ -88,14 +88,6 @@ def _plain(value: Any) -> Any:
     if isinstance(value, list) and all(isinstance(item, Message) for item in value):
         return list(value)
     return str(value)
-
-
-def _encode(value: Any) -> Any:
-    if isinstance(value, Message):
-        return value.to_dict()
-    if isinstance(value, list):
-        return [_encode(item) for item in value]
-    return value
 
 
 def _decode(value: Any) -> Any:
