@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from grader.trusted_objects import custom_objects_for, serialized_functions
 from grader.i18n import Message, msg
 from grader.config import AssignmentConfig
 
@@ -188,7 +189,8 @@ def archive_problem(path: Path, config: dict, summary: dict | None,
 # What the export (in the student's kernel) may name by code instead of a sentence: the code picks one
 # of the grader's own keys (a closed set: the manifest is the kernel's, so nothing else is taken from it).
 EXPORT_REASONS = {"not_defined": "not_defined", "not_a_function": "export_not_a_function",
-                  "history_text": "export_history_text"}
+                  "history_text": "export_history_text", "not_a_table": "export_not_a_table",
+                  "table_text": "export_table_text"}
 
 
 def _export_reason(entry: dict) -> Message | str:
@@ -253,8 +255,9 @@ class Artifacts:
     empties both)."""
 
     def __init__(self, folder: Path, inputs: dict[str, np.ndarray], config: AssignmentConfig,
-                 stopped: dict[str, int] | None = None):
+                 stopped: dict[str, int] | None = None, trusted: dict[str, object] | None = None):
         self.folder, self.inputs, self.config = Path(folder), inputs, config
+        self.trusted = dict(trusted or {})  # the assignment's custom objects (grader.trusted_objects)
         self.limits = config.limits
         self.stopped = dict(stopped or {})
         self.manifest, self._manifest_problem = self._read_manifest()
@@ -352,6 +355,8 @@ class Artifacts:
                 self._note(msg("cut_history_values", name=name, metric=key, total=total, kept=kept))
             elif field == "name":
                 self._note(msg("cut_name", total=total, kept=kept))
+            elif field in ("table_keys", "table_values"):
+                self._note(msg(f"cut_{field}", name=name, total=total, kept=kept))
 
     # ------------------------------------------------------------------------------ the objects
 
@@ -374,8 +379,10 @@ class Artifacts:
             import keras
 
             with self._timed(name):
+                path = self.folder / f"{name}.keras"
+                custom = custom_objects_for(archive_config(path), self.trusted)
                 try:
-                    self._models[name] = keras.saving.load_model(self.folder / f"{name}.keras", safe_mode=True)
+                    self._models[name] = keras.saving.load_model(path, safe_mode=True, custom_objects=custom)
                 except Exception as exc:  # unknown custom class, Lambda refused by safe_mode, corrupt file
                     self._models[name] = exc
         loaded = self._models[name]
@@ -510,6 +517,29 @@ class Artifacts:
         self.require(name)
         return self._load_npy(f"{name}.features.npy")
 
+    def functions(self, name: str) -> list[str]:
+        """The functions a Keras model's archive names (custom activations), as saved: ``package>name``
+        when the student registered them; read from the file, not from the kernel."""
+        self.require(name)
+        config = archive_config(self.folder / f"{name}.keras")
+        return [self._name(function) for function in serialized_functions(config)] if config else []
+
+    def table(self, name: str) -> dict:
+        """A table of numbers (:func:`grader.export.table_dict`), bounded like a History."""
+        self.require(name)
+        limit = self.history_max_bytes()
+        path = self.folder / f"{name}.table.json"
+        try:
+            raw = _read_json_bounded(path, limit)
+        except _TooLarge as too:
+            raise ObjectUnavailable(msg("missing_object", name=name, reason=msg(
+                "cut_file", file=path.name, size=_size_text(too.size), limit=_size_text(limit)))) from None
+        except (OSError, ValueError) as exc:
+            raise ObjectUnavailable(msg("missing_object", name=name, reason=_short(exc, 200))) from None
+        if not isinstance(raw, dict):
+            raise ObjectUnavailable(msg("missing_object", name=name, reason=type(raw).__name__))
+        return {self._name(key): value for key, value in list(raw.items())[:self.limits.history_keys]}
+
     def history_max_bytes(self) -> int:
         """The largest History file read: ``history_keys`` metrics of ``history_values`` numbers."""
         limits = self.limits
@@ -558,7 +588,7 @@ class Artifacts:
             if untrusted:
                 shown = ", ".join(self._name(t) for t in untrusted[:5])
                 raise ObjectUnavailable(msg("unloadable", name=name,
-                                                reason=f"tipos no permitidos: {shown}"))
+                                                reason=msg("untrusted_types", types=shown)))
             estimator = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
             feature_source = next(n for n, kind in self.config.contract.items() if kind == "function")
             return np.asarray(estimator.predict(self.features(feature_source)))

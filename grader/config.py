@@ -68,11 +68,14 @@ class Limits(_Strict):
 
 
 class Threshold(_Strict):
-    """Full credit at ``reference - full_margin``, none at ``reference - zero_margin``, linear between."""
+    """Full credit at ``reference - full_margin``, none at ``reference - zero_margin``, linear between;
+    for a figure where lower is better (an error: MAE, RMSE), at ``reference + full_margin`` and
+    ``reference + zero_margin``."""
 
     reference: str = Field(description="dotted key in reference_solutions/<assignment>/metrics.json")
     full_margin: float = Field(ge=0)
     zero_margin: float = Field(gt=0)
+    better: Literal["higher", "lower"] = Field("higher", description="which way the figure improves")
 
     @model_validator(mode="after")
     def _ordered(self) -> Threshold:
@@ -103,6 +106,13 @@ class Check(_Strict):
         return self
 
 
+# What a contract object may be: a Keras model, a fitted scikit-learn estimator, a function (applied in
+# the kernel to its held-out inputs: images, points or a grid), a Keras History, or a table of numbers
+# (a dict of numbers, lists or dicts of numbers; a pandas DataFrame).
+CONTRACT_KINDS = ("keras_model", "sklearn_estimator", "function", "history", "table")
+CUSTOM_OBJECT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*:[A-Za-z_][A-Za-z0-9_]*$")
+
+
 class ManualPart(_Strict):
     title: str
     points: float = Field(gt=0)
@@ -117,25 +127,66 @@ def _registered_dataset(name: str) -> str:
     return name
 
 
-class HeldOutSet(_Strict):
-    """One held-out set: ``items`` drawn from a dataset's split and transformed in the order of the
-    keys below. The student's kernel gets the inputs under the set's name; the answers stay here."""
+# scikit-learn's generators a held-out set may draw from (sklearn.datasets.<name>): each returns (X, y)
+# and takes n_samples and random_state.
+GENERATORS = ("make_moons", "make_circles", "make_blobs", "make_classification", "make_regression")
 
-    dataset: str = Field(description="a name in grader.datasets.REGISTRY")
+
+class Generated(_Strict):
+    """Points drawn from one of scikit-learn's generators with the secret seed, e.g. two moons."""
+
+    function: Literal[GENERATORS]
+    options: dict[str, float | int | bool] = Field(default_factory=dict, description="its other arguments, "
+                                                   "e.g. { noise = 0.2 }")
+
+
+class Grid(_Strict):
+    """Points of the real line where a function is evaluated: ``items`` drawn uniformly from
+    [low, high] with the secret seed (so no student can tabulate them), sorted, as float64."""
+
+    low: float
+    high: float
+    column: bool = Field(False, description="shape (n, 1), the input of a model of one feature, not (n,)")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Grid:
+        if self.high <= self.low:
+            raise ValueError("high must be larger than low")
+        return self
+
+
+class HeldOutSet(_Strict):
+    """One held-out set: ``items`` drawn from a dataset's split (and transformed in the order of the
+    keys below), from a scikit-learn generator (``generated``) or from an interval (``grid``). The
+    student's kernel gets the inputs under the set's name; the answers stay here."""
+
+    dataset: str | None = Field(None, description="a name in grader.datasets.REGISTRY")
+    generated: Generated | None = None
+    grid: Grid | None = None
     split: Literal["train", "test"] = "test"
     items: int = Field(gt=0, description="the first items of a permutation of the split")
     to_unit_interval: bool = Field(False, description="uint8 pixels divided by 255, as float32")
     channel_axis: bool = Field(False, description="append a channel axis: (n, h, w) -> (n, h, w, 1)")
     gaussian_noise: float | None = Field(None, gt=0, description="sigma of the noise added to the inputs, "
                                                                   "clipped to [0, 1]")
-    answers: dict[Literal["labels", "clean"], str] = Field(
-        default_factory=dict, description="the answers kept, each under the name given: labels (int64), "
-                                          "clean (the inputs before the noise)")
+    answers: dict[Literal["labels", "targets", "clean"], str] = Field(
+        default_factory=dict, description="the answers kept, each under the name given: labels (int64, of a "
+                                          "classification), targets (float64, of a regression), clean (the "
+                                          "inputs before the noise)")
 
     @field_validator("dataset")
     @classmethod
-    def _dataset_known(cls, name: str) -> str:
-        return _registered_dataset(name)
+    def _dataset_known(cls, name: str | None) -> str | None:
+        return None if name is None else _registered_dataset(name)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> HeldOutSet:
+        sources = [key for key in ("dataset", "generated", "grid") if getattr(self, key) is not None]
+        if len(sources) != 1:
+            raise ValueError(f"give exactly one of dataset, generated and grid (given: {sources or 'none'})")
+        if self.grid is not None and self.answers:
+            raise ValueError("a grid has no answers: the hidden tests compute the expected values from it")
+        return self
 
     @model_validator(mode="after")
     def _clean_needs_noise(self) -> HeldOutSet:
@@ -231,7 +282,11 @@ class AssignmentConfig(_Strict):
     language: Literal["es", "en"] = "es"
     source_notebook: str = Field(description="path relative to the assignment folder")
     datasets: list[str] = Field(description="names in grader.datasets.REGISTRY the student's notebook loads")
-    contract: dict[str, Literal["keras_model", "sklearn_estimator", "function", "history"]]
+    contract: dict[str, Literal[CONTRACT_KINDS]]
+    custom_objects: dict[str, str] = Field(
+        default_factory=dict, description="Keras functions and classes the students register and the scorer "
+                                          "rebuilds from the instructor's own code: name -> 'module:attribute', "
+                                          "the module a file of the hidden tests' folder (grader.trusted_objects)")
     inputs: dict[str, str] = Field(
         default_factory=dict, description="which held-out set ([heldout.sets]) each contract object is applied to")
     limits: Limits = Limits()
@@ -261,6 +316,10 @@ class AssignmentConfig(_Strict):
         unknown_inputs = [name for name in self.inputs if name not in self.contract]
         if unknown_inputs:
             raise ValueError(f"[inputs] names {unknown_inputs} that are not in [contract]")
+        bad_objects = [name for name, where in self.custom_objects.items() if not CUSTOM_OBJECT.match(where)]
+        if bad_objects:
+            raise ValueError(f"custom_objects.{bad_objects[0]}: write 'module:attribute', the module a file "
+                             "module.py beside the assignment's hidden tests")
         unknown_sets = sorted({held for held in self.inputs.values() if held not in self.heldout.sets})
         if unknown_sets:
             raise ValueError(f"[inputs] names held-out sets {unknown_sets} that are not in [heldout.sets]")
@@ -304,6 +363,8 @@ class AssignmentConfig(_Strict):
         if threshold is None:
             raise KeyError(f"check {check_name!r} has no threshold")
         reference = resolve_metric(self.reference_metrics, threshold.reference, self)
+        if threshold.better == "lower":
+            return reference + threshold.zero_margin, reference + threshold.full_margin
         return reference - threshold.zero_margin, reference - threshold.full_margin
 
 

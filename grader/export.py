@@ -12,6 +12,8 @@ The grader passes the notebook's namespace explicitly (the epilogue cell calls
   in [0, 1] (``"dtype_sensitive"``: a function written for floats that multiplies by 255 wraps uint8);
 - ``<name>.skops`` for a scikit-learn estimator (the scorer predicts on the function's features);
 - ``<name>.history.json`` for a Keras History (or its ``.history`` dict);
+- ``<name>.table.json`` for a table of numbers (:func:`table_dict`: a dict, a pandas DataFrame or Series);
+- for a function applied to points or a grid (not uint8 images), its values as float64;
 - ``manifest.json``: per name, ``{"status": "exported" | "missing" | "invalid" | "failed", "reason"}``, and
   ``"cut"`` (what was cut to the bounds, see below) or ``"timed_out_s"`` where that applies.
 
@@ -191,6 +193,48 @@ def _history_dict(obj, bounds: dict[str, int] | None = None,
     return found
 
 
+def _table_value(value, bounds: dict[str, int], cuts: list[dict], depth: int):
+    """A number, a list of numbers or (one level down) a dict of them, as JSON values."""
+    if hasattr(value, "to_dict") and depth == 0:  # a pandas Series: its labels are the keys
+        value = value.to_dict()
+    if isinstance(value, dict) and depth == 0:
+        return _table_rows(value, bounds, cuts, depth + 1)
+    if isinstance(value, (list, tuple, np.ndarray)):
+        kept, total = _first(value, bounds["history_values"])
+        if total is None or total > len(kept):
+            cuts.append({"field": "table_values", "total": total, "kept": len(kept)})
+        return [_json_number(v) for v in kept]
+    if isinstance(value, (str, bytes)):
+        raise ContractError("table_text")
+    return _json_number(value)
+
+
+def _table_rows(rows: dict, bounds: dict[str, int], cuts: list[dict], depth: int) -> dict:
+    if len(rows) > bounds["history_keys"]:
+        cuts.append({"field": "table_keys", "total": len(rows), "kept": bounds["history_keys"]})
+    return {cut_text(key, bounds["name_chars"], cuts, "name"): _table_value(value, bounds, cuts, depth)
+            for key, value in itertools.islice(rows.items(), bounds["history_keys"])}
+
+
+def table_dict(obj, bounds: dict[str, int] | None = None, cuts: list[dict] | None = None) -> dict:
+    """A table of numbers as JSON: a dict whose values are numbers, lists of numbers or dicts of those
+    (a row per key); a pandas DataFrame by rows (its index, or its one text column, names them), a
+    Series as a dict. Bounded like a History (``history_keys`` rows and columns, ``history_values``
+    values per list); each cut is listed in ``cuts``."""
+    bounds = bounds or export_bounds()
+    cuts = cuts if cuts is not None else []
+    if hasattr(obj, "select_dtypes") and hasattr(obj, "to_dict"):  # a DataFrame
+        text = list(obj.select_dtypes(exclude="number").columns)
+        if len(text) == 1:
+            obj = obj.set_index(text[0])
+        obj = obj.to_dict(orient="index")
+    elif hasattr(obj, "to_dict"):
+        obj = obj.to_dict()
+    if not isinstance(obj, dict):
+        raise ContractError("not_a_table", type_name(obj, bounds["name_chars"], cuts))
+    return _table_rows(obj, bounds, cuts, 0)
+
+
 def rebuildable_by_scorer(model) -> bool:
     """A Sequential or functional model made of Keras' own layers: the scorer loads it from the
     ``.keras`` file with ``safe_mode`` (or refuses its Lambda layers) and never needs kernel outputs."""
@@ -264,9 +308,13 @@ def _export_one(name: str, kind: str, obj, images: np.ndarray | None, out: Path,
             elif kind == "function":
                 if not callable(obj):
                     raise ContractError("not_a_function", type_name(obj, bounds["name_chars"], cuts))
-                features = np.asarray(obj(images), dtype="float32").reshape(len(images), -1)
+                precision = "float32" if images.dtype == np.uint8 else "float64"
+                features = np.asarray(obj(images), dtype=precision).reshape(len(images), -1)
                 np.save(out / f"{name}.features.npy", features, allow_pickle=False)
                 entry["dtype_sensitive"] = dtype_sensitive(obj, images)
+            elif kind == "table":
+                table = table_dict(obj, bounds, cuts)
+                (out / f"{name}.table.json").write_text(json.dumps(table), encoding="utf-8")
             elif kind == "sklearn_estimator":
                 _export_estimator(name, obj, out, bounds, cuts)
             elif kind == "history":

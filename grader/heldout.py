@@ -86,6 +86,11 @@ def build_heldout(config: AssignmentConfig, data_dir: str | None = None) -> Held
     loaded: dict[str, datasets.Dataset] = {}
     secret: dict[tuple[str, str], set[int]] = {}
     for name, held in config.heldout.sets.items():
+        if held.dataset is None:
+            inputs[name], targets = _drawn(held, rng)
+            if targets is not None:
+                _keep_answers(answers, held, targets)
+            continue
         if held.dataset not in loaded:
             loaded[held.dataset] = datasets.load(held.dataset, data_dir)
         dataset = loaded[held.dataset]
@@ -101,13 +106,12 @@ def build_heldout(config: AssignmentConfig, data_dir: str | None = None) -> Held
             inputs[name] = items
         else:
             inputs[name] = noisy_images(items, held.gaussian_noise, config.heldout.seed)
-        if "labels" in held.answers:
-            answers[held.answers["labels"]] = y[order].astype("int64")
+        _keep_answers(answers, held, y[order])
         if "clean" in held.answers:
             answers[held.answers["clean"]] = items
     served = {name: _without(dataset, secret) for name, dataset in loaded.items()}
     for name, held in config.heldout.sets.items():
-        if "labels" in held.answers and held.gaussian_noise is None:
+        if held.dataset is not None and "labels" in held.answers and held.gaussian_noise is None:
             x, y = _split(served[held.dataset], held.split)
             # As large as the split allows (the gap's noise shrinks with it), drawn from a generator of its
             # own so that the sets stay what they always were.
@@ -115,6 +119,25 @@ def build_heldout(config: AssignmentConfig, data_dir: str | None = None) -> Held
             answers[name + SEEN_SUFFIX] = _transformed(x[seen], held)
             answers[held.answers["labels"] + SEEN_SUFFIX] = y[seen].astype("int64")
     return HeldOut(inputs, answers, served)
+
+
+def _keep_answers(answers: dict[str, np.ndarray], held, y: np.ndarray) -> None:
+    if "labels" in held.answers:
+        answers[held.answers["labels"]] = np.asarray(y).astype("int64")
+    if "targets" in held.answers:
+        answers[held.answers["targets"]] = np.asarray(y).astype("float64")
+
+
+def _drawn(held, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+    """A generated set's (points, answers) or a grid's (points, None), drawn with ``rng``."""
+    if held.grid is not None:
+        points = np.sort(rng.uniform(held.grid.low, held.grid.high, size=held.items))
+        return (points[:, np.newaxis] if held.grid.column else points), None
+    import sklearn.datasets
+
+    generate = getattr(sklearn.datasets, held.generated.function)
+    x, y = generate(n_samples=held.items, random_state=int(rng.integers(2**31 - 1)), **held.generated.options)
+    return np.asarray(x, dtype="float32"), np.asarray(y)
 
 
 def _split(dataset: datasets.Dataset, split: str) -> tuple[np.ndarray, np.ndarray]:

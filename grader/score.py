@@ -36,6 +36,7 @@ from grader.artifacts import Artifacts, ObjectUnavailable, _short
 from grader.checks import CheckOutcome
 from grader.checks.rules import SubmissionFacts
 from grader.config import AssignmentConfig
+from grader.trusted_objects import load_trusted_objects
 from grader.heldout import load_answers
 from grader.i18n import Message, joined, msg, render
 from grader.metrics import labels_from_scores
@@ -102,7 +103,8 @@ class GradingPlugin:
 
     @cached_property
     def _artifacts(self) -> Artifacts:
-        return Artifacts(self.paths.artifacts, self._inputs, self.assignment, stopped=self.stopped)
+        trusted = load_trusted_objects(self.assignment.custom_objects, self.paths.job / "tests")
+        return Artifacts(self.paths.artifacts, self._inputs, self.assignment, stopped=self.stopped, trusted=trusted)
 
     @cached_property
     def _answers(self) -> dict[str, np.ndarray]:

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,7 @@ def test_registry_knows_keras_and_scikit_learn_datasets():
     assert datasets.probe_sources("diabetes") == []  # nothing to find: no files, no network
     assert "scikit-learn" in datasets.describe_source("diabetes")
     diabetes = datasets.load("diabetes")
-    assert diabetes.x_train.shape == (331, 10) and diabetes.x_test.shape == (111, 10)
+    assert diabetes.x_train.shape == (353, 10) and diabetes.x_test.shape == (89, 10)
     with pytest.raises(ValueError, match="unknown dataset 'emnist'; known: mnist, fashion_mnist"):
         datasets.load("emnist")
 
@@ -213,9 +214,14 @@ def test_grader_check_takes_the_assignment_from_the_notebook(two_assignments):
         notebook_settings("a.ipynb", {KEY: {"assignment": "gamma"}})
 
 
-def test_with_one_assignment_installed_a_notebook_without_metadata_is_checked_as_that_one():
+def test_with_one_assignment_installed_a_notebook_without_metadata_is_checked_as_that_one(tmp_path, monkeypatch):
+    import grader.public_checks
     from grader.selfcheck import notebook_settings
 
+    shutil.copytree(public_checks_path("practica3").parent, tmp_path / "practica3" / "public")
+    monkeypatch.setattr(grader.public_checks, "ASSIGNMENTS_DIR", tmp_path)
+    monkeypatch.delenv(ASSIGNMENT_ENV, raising=False)
+    load_public_checks.cache_clear()
     assert installed_assignments() == ["practica3"]
     settings = notebook_settings("a.ipynb", {})
     assert settings.assignment == "practica3" and "se comprueba como practica3" in settings.notes[0]

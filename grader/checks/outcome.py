@@ -24,7 +24,10 @@ class CheckOutcome:
 
 
 def linear_credit(value: float, zero_at: float, full_at: float) -> float:
-    """0 at or below ``zero_at``, 1 at or above ``full_at``, linear in between."""
+    """0 at ``zero_at`` or worse, 1 at ``full_at`` or better, linear in between; better is higher when
+    ``full_at > zero_at`` (an accuracy) and lower when ``full_at < zero_at`` (an error)."""
+    if full_at < zero_at:
+        return linear_credit(-value, -zero_at, -full_at)
     if value >= full_at:
         return 1.0
     if value <= zero_at:
