@@ -133,9 +133,11 @@ def light_reference_fills() -> dict[str, str]:
     }
 
 
-def fill(released: nbformat.NotebookNode, overrides: dict[str, str | None] | None = None) -> nbformat.NotebookNode:
-    """The released notebook with solution cells filled; ``None`` as an override deletes that cell."""
-    answers = {**light_reference_fills(), **(overrides or {})}
+def fill(released: nbformat.NotebookNode, overrides: dict[str, str | None] | None = None, *,
+         base: dict[str, str] | None = None) -> nbformat.NotebookNode:
+    """The released notebook with solution cells filled (``base``: the answers of another assignment than
+    Práctica 3's light reference); ``None`` as an override deletes that cell."""
+    answers = {**(light_reference_fills() if base is None else base), **(overrides or {})}
     nb = copy.deepcopy(released)
     kept = []
     for cell in nb.cells:
