@@ -1,4 +1,5 @@
-"""Rebuild examples/practica3_prado.zip: five Práctica 3 submissions as PRADO's "download all" gives them.
+"""Rebuild the example downloads, as PRADO's "download all" gives them: examples/practica3_prado.zip
+(five Práctica 3 submissions) and examples/practica2_prado.zip (three Práctica 2 submissions).
 
     .venv/bin/python examples/build_examples.py
 
@@ -21,17 +22,28 @@ sys.path.insert(0, str(ROOT))
 
 from grader.config import load_assignment  # noqa: E402
 from grader.release import release_assignment  # noqa: E402
+from tests import practica2_submissions as p2  # noqa: E402
 from tests import submissions as s  # noqa: E402
 from tests.moodle_download import Record, build_zip  # noqa: E402
 
-ZIP_PATH = Path(__file__).with_name("practica3_prado.zip")
 
 
-def main() -> None:
-    config = load_assignment("practica3")
+def released_notebook(name: str) -> nbformat.NotebookNode:
     with tempfile.TemporaryDirectory() as temporary:
-        released = release_assignment(config, Path(temporary) / "release", f"sqlite:///{temporary}/gb.db")
-        nb = nbformat.read(released.notebook, as_version=4)
+        released = release_assignment(load_assignment(name), Path(temporary) / "release",
+                                      f"sqlite:///{temporary}/gb.db")
+        return nbformat.read(released.notebook, as_version=4)
+
+
+def write_download(name: str, records: list[Record]) -> None:
+    path = Path(__file__).with_name(f"{name}_prado.zip")
+    for member in build_zip(path, records, version="4.1", folders=True):
+        print(f"  {member}")
+    print(f"wrote {path}")
+
+
+def practica3() -> None:
+    nb = released_notebook("practica3")
     notebooks = {
         ("Ana García López", 10001): s.fill(nb),
         ("Bruno Pérez Ruiz", 10002): s.fill(nb, {"ej1_cnn_modelo": s.cnn_cell(padding2="same")}),
@@ -45,10 +57,24 @@ def main() -> None:
     records[-1].files["pesos_modelo.h5"] = b"\x89HDF\r\n"
     records.append(Record("David Martín Soto", 10004, {  # cut off mid-upload
         "practica3.ipynb": '{"cells": [{"cell_type": "code", "source": "import keras"'}))
-    for name in build_zip(ZIP_PATH, records, version="4.1", folders=True):
-        print(f"  {name}")
-    print(f"wrote {ZIP_PATH}")
+    write_download("practica3", records)
+
+
+def practica2() -> None:
+    """The light reference; leaky ReLU with the course slides' slope and relu_0_3 left unregistered;
+    a linear 'ReLU' classifier for the moons and a regression that was never trained."""
+    nb = released_notebook("practica2")
+    notebooks = {
+        ("Ana García López", 10001): p2.fill(nb),
+        ("Bruno Pérez Ruiz", 10002): p2.fill(nb, {"ej1_funciones_codigo": p2.activations_cell(leaky_slope=0.01),
+                                                  "ej2_activacion_codigo": p2.custom_activation_cell(registered=False)}),
+        ("Carmen Núñez Gil", 10003): p2.fill(nb, {"ej4_modelos_codigo": p2.moons_cell(relu_activation="None"),
+                                                  "ej7_modelo_codigo": p2.diabetes_cell(epochs=0)}),
+    }
+    write_download("practica2", [Record(name, uid, {"practica2.ipynb": nbformat.writes(notebook)})
+                                 for (name, uid), notebook in notebooks.items()])
 
 
 if __name__ == "__main__":
-    main()
+    practica3()
+    practica2()

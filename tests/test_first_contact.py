@@ -68,7 +68,8 @@ def test_make_demo_in_a_fresh_clone_with_data_in_the_keras_cache(tmp_path):
     assert lines.index(first) < next(i for i, line in enumerate(lines) if line.startswith("1/6"))
     assert any(line.startswith("data: mnist from Keras cache") for line in lines), run.stdout[:2000]
 
-    results = clone / "demo" / "grades" / "results"
+    demo = clone / "demo" / "practica3"  # the demo grades both assignments' example downloads, each in its folder
+    results = demo / "grades" / "results"
     complete = result(results / "10001.json")
     assert complete["execution"]["status"] == "completed", complete["execution"]["message"]
     assert all(c["status"] == "passed" for c in complete["checks"] if c["name"] in ("ej1_arquitectura", "ej1_parametros",
@@ -87,10 +88,20 @@ def test_make_demo_in_a_fresh_clone_with_data_in_the_keras_cache(tmp_path):
     assert "pesos_modelo.h5" in check(identity, "ej1_normas")["message"]
     for path in results.glob("*.json"):  # the failure this test was written for: data not found in the kernel
         assert "URL fetch failure" not in path.read_text(encoding="utf-8")
-    assert (clone / "demo" / "feedback" / "index.html").is_file()
-    assert (clone / "demo" / "similarity" / "similarity.html").is_file()
+    assert (demo / "feedback" / "index.html").is_file()
+    assert (demo / "similarity" / "similarity.html").is_file()
     # nbgrader's course tree, where the formgrader finds what to grade by hand
-    assert (clone / "demo" / "autograded" / "10001" / "practica3" / "practica3.ipynb").is_file()
+    assert (demo / "autograded" / "10001" / "practica3" / "practica3.ipynb").is_file()
+
+    results2 = clone / "demo" / "practica2" / "grades" / "results"
+    reference = result(results2 / "10001.json")
+    assert reference["score"] == 8.5 and reference["max_score"] == 10.0, reference["execution"]["message"]
+    slope = result(results2 / "10002.json")
+    assert "debe ser 0,2" in check(slope, "ej1_funciones")["message"]
+    assert "register_keras_serializable" in check(slope, "ej2_modelo")["message"]
+    linear = result(results2 / "10003.json")
+    assert check(linear, "ej4_relu")["points"] == 0.0 and check(linear, "ej7_regresion")["points"] == 0.0
+    assert (clone / "demo" / "practica2" / "feedback" / "index.html").is_file()
 
 
 @pytest.fixture(scope="module")
