@@ -74,7 +74,7 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from grader import __version__
 from grader.collect import INVALID_NOTEBOOK, MISSING_NOTEBOOK, MULTIPLE_NOTEBOOKS, TOO_LATE, Submission, load_submissions
 from grader.config import AssignmentConfig
-from grader.i18n import Message, msg, render
+from grader.i18n import Message, format_number, msg, render
 from grader.course import CourseRoot
 from grader.errors import GraderError
 from grader.gradebook import GradebookRecorder, finished_students, notebook_name
@@ -549,9 +549,9 @@ def print_summary(summary: BatchSummary, console, lang: str = "es") -> None:
     for label, value in rows:
         table.add_row(label, str(value))
     if scores:
-        table.add_row(say("mean"), f"{sum(scores) / len(scores):.2f}")
+        table.add_row(say("mean"), format_number(sum(scores) / len(scores), lang, 2))
     table.add_row(say("device"), summary.device)
-    table.add_row(say("time"), f"{summary.wall_seconds:.1f} s")
+    table.add_row(say("time"), f"{format_number(summary.wall_seconds, lang, 1)} s")
     console.print(table)
     if summary.messages:
         problems = Table(title=say("problems"))

@@ -94,8 +94,10 @@ def test_make_demo_in_a_fresh_clone_with_data_in_the_keras_cache(tmp_path):
     assert (demo / "autograded" / "10001" / "practica3" / "practica3.ipynb").is_file()
 
     results2 = clone / "demo" / "practica2" / "grades" / "results"
-    reference = result(results2 / "10001.json")
-    assert reference["score"] == 8.5 and reference["max_score"] == 10.0, reference["execution"]["message"]
+    reference = result(results2 / "10001.json")  # lightly trained: only the two MLPs' accuracies fall short
+    assert reference["execution"]["status"] == "completed", reference["execution"]["message"]
+    assert [c["name"] for c in reference["checks"] if c["status"] not in ("passed", "manual")] == [
+        "ej5_precision", "ej6_precision"]
     slope = result(results2 / "10002.json")
     assert "debe ser 0,2" in check(slope, "ej1_funciones")["message"]
     assert "register_keras_serializable" in check(slope, "ej2_modelo")["message"]

@@ -5,7 +5,6 @@ Plus fast tests of the pure functions those fair grades rest on.
 
 from __future__ import annotations
 
-import re
 import shutil
 
 import numpy as np
@@ -16,8 +15,9 @@ from grader.checks.denoising import check_autoencoder_output, check_denoising, w
 from grader.checks.outcome import CheckOutcome
 from grader.checks.rules import SubmissionFacts, check_rules, missing_module
 from grader.export import dtype_sensitive
-from grader.i18n import Message, msg, render
+from grader.i18n import msg, render
 from grader.records import CheckStatus, ExecutionStatus
+from tests.languages import ENGLISH, SPANISH, skeleton
 
 CORPUS_CELL_TIMEOUT_S = 90  # no other corpus cell comes near it, even on a loaded 2-core CI machine
 
@@ -242,21 +242,6 @@ def test_the_class_summary_lists_the_flags_of_the_batch(corpus_results, light_co
 
 
 # Words only one of the two languages writes (checked on the catalogue's words alone: see _skeleton).
-SPANISH = re.compile(r"[áéíóúñ¿¡]|\b(el|los|las|del|que|una|para|celda|capa|esperada|precisión|puntuación)\b", re.I)
-ENGLISH = re.compile(r"\b(the|expected|layer|accuracy|cell|was|with|from|could)\b", re.I)
-
-
-def _skeleton(value):
-    """``value`` with every text parameter blanked (names, shapes, what the student's code printed): what
-    is left to render are the catalogue's own words."""
-    if isinstance(value, Message):
-        return Message(value.key, {name: item if name == "separator" else _skeleton(item)
-                                   for name, item in value.params.items()})
-    if isinstance(value, list):
-        return [_skeleton(item) for item in value]
-    return "·" if isinstance(value, str) else value
-
-
 @pytest.mark.slow
 def test_every_stored_result_reads_in_either_language(corpus_results, light_config, tmp_path):
     """Results graded in Spanish are rendered again in English after the fact (and back): every sentence
@@ -276,7 +261,7 @@ def test_every_stored_result_reads_in_either_language(corpus_results, light_conf
         texts = [c.text for c in automatic] + [r for c in automatic for r in c.review_reasons] + [result.execution.text]
         for lang, foreign in (("en", SPANISH), ("es", ENGLISH)):
             for text in texts:
-                sentence = render(_skeleton(text), lang, folder)
+                sentence = render(skeleton(text), lang, folder)
                 assert not foreign.search(sentence), (name, lang, sentence)
         write_json_atomic(tmp_path / "results" / f"{name}.json", result.to_dict())
     run = CliRunner().invoke(main, ["feedback", str(folder), "--results", str(tmp_path / "results"),
