@@ -67,11 +67,11 @@ def softsign_derivative(x):
 """
 
 
-def custom_activation_cell(registered: bool = True) -> str:
+def custom_activation_cell(registered: bool = True, slope: float = 0.3) -> str:
     decorator = '@keras.saving.register_keras_serializable(package="practica2", name="relu_0_3")\n' if registered else ""
     return f"""\
 {decorator}def relu_0_3(x):
-    return keras.ops.maximum(0.3 * x, x)
+    return keras.ops.maximum({slope} * x, x)
 
 relu_0_3_model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(3, activation=relu_0_3),
                                    keras.layers.Dense(1)])

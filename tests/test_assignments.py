@@ -230,7 +230,7 @@ def test_with_one_assignment_installed_a_notebook_without_metadata_is_checked_as
 def test_demo_finds_the_assignments_that_ship_an_example_download():
     from grader.demo import EXAMPLES_DIR, example_downloads
 
-    assert example_downloads() == {"practica3": EXAMPLES_DIR / "practica3_prado.zip"}
+    assert example_downloads() == {name: EXAMPLES_DIR / f"{name}_prado.zip" for name in ("practica2", "practica3")}
 
 
 @needs_data

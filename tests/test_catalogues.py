@@ -127,6 +127,18 @@ def test_every_key_the_engine_names_is_in_the_catalogue():
     assert used <= keys, sorted(used - keys)
 
 
+@pytest.mark.parametrize("assignment", ASSIGNMENTS, ids=[path.name for path in ASSIGNMENTS])
+def test_every_key_an_assignments_hidden_tests_name_is_in_its_catalogues(assignment):
+    """A hidden test's own sentences (msg("...") in autograde_tests/<name>/) are in the engine's catalogue
+    or the assignment's, in every language."""
+    used = set()
+    for path in (ROOT / "autograde_tests" / assignment.name).rglob("*.py"):
+        used |= set(re.findall(r"\bmsg\(\s*\"([a-z_.0-9]+)\"", path.read_text(encoding="utf-8")))
+    assert used  # each shipped assignment has sentences of its own
+    for lang in LANGUAGES:
+        assert used <= catalogue(lang, assignment).keys, (lang, sorted(used - catalogue(lang, assignment).keys))
+
+
 
 def test_the_kernels_export_names_its_reasons_by_a_code_from_a_closed_set(tmp_path):
     """The export runs in the student's kernel and writes the manifest: a code there picks one of the

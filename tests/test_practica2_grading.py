@@ -105,11 +105,14 @@ DEFECTS_B = (
     {"ej4_modelos_codigo": p2.moons_cell(relu_activation="None"),
      # the table as a DataFrame with Spanish column names: equivalent, so it keeps its points
      "ej3_codigo": p2.initializers_cell(as_dataframe=True),
+     "ej2_activacion_codigo": p2.custom_activation_cell(slope=0.03),
      "ej6_busqueda_codigo": p2.lr_search_cell(geometric=False),
      "ej6_entrenamiento_codigo": p2.deep_mlp_cell(epochs=0),
      "ej7_modelo_codigo": p2.diabetes_cell() + "open('predicciones.csv', 'w').write('x')\n"},
-    {"ej4_relu": 0.5, "ej6_busqueda_lr": 0.5, "ej6_precision": 1.0, "normas": 0.25},
-    {"ej4_relu": ("precisión", "accuracy"),
+    {"ej2_relu_0_3": 0.5, "ej4_relu": 0.5, "ej6_busqueda_lr": 0.5, "ej6_precision": 1.0, "normas": 0.25},
+    {"ej2_relu_0_3": ("la pendiente de 'relu_0_3' para x < 0 es 0,0300; debe ser 0,3",
+                      "the slope of 'relu_0_3' for x < 0 is 0.0300; it must be 0.3"),
+     "ej4_relu": ("precisión", "accuracy"),
      "ej6_busqueda_lr": ("crecer multiplicándose por el mismo factor", "grow by the same factor"),
      "normas": ("predicciones.csv", "predicciones.csv")},
 )

@@ -98,7 +98,10 @@ def test_passing_notebook_exits_0_with_the_result_as_json_and_no_instructor_modu
 
 def test_failing_public_check_exits_1_and_a_notebook_without_metadata_says_so(tmp_path):
     path = notebook(tmp_path / "alumno.ipynb", PREFACE, s.cnn_cell(padding2="same"), s.denoiser_cell())
-    run = run_check(path)  # the table, for a person
+    unknown = run_check(path)  # this package ships two assignments: which one is it?
+    assert unknown.returncode == 2 and "this package has 2 (practica2, practica3)" in unknown.stderr
+    assert f"fix: grader check {path} --assignment NAME" in unknown.stderr
+    run = run_check(path, "--assignment", "practica3")  # the table, for a person
     assert run.returncode == 1, run.stdout[-3000:] + run.stderr[-3000:]
     assert "aviso: este notebook no trae los datos del corrector" in run.stdout
     assert "✘ ej1_parametros: 0 / 1" in run.stdout and "✔ ej2_autoencoder: 1 / 1" in run.stdout

@@ -67,13 +67,14 @@ def _keras_values(grid):
     return values, derivatives
 
 
-def _leaky_hints(found: dict, grid: np.ndarray, name: str, wanted: float) -> dict:
+def _slope_hints(found: dict, grid: np.ndarray, name: str, wanted: float, key: str) -> dict:
+    """For a function of the form max(a x, x) that is off: the slope it has on the negative points."""
     values = found.get(name)
     negative = grid < -0.5
     if not isinstance(values, np.ndarray) or values.size != grid.size or not negative.any():
         return {}
     slope = float(np.median(values.reshape(-1)[negative] / grid[negative]))
-    return {} if abs(slope - wanted) < 1e-3 else {name: msg("leaky_slope", name=name, slope=slope, wanted=wanted)}
+    return {} if abs(slope - wanted) < 1e-3 else {name: msg(key, name=name, slope=slope, wanted=wanted)}
 
 
 @pytest.mark.check("ej1_funciones")
@@ -81,7 +82,7 @@ def test_activation_functions(artifacts, answers, credit):
     grid = answers["grid"]
     expected, _ = _keras_values(grid)
     found = _values(artifacts, ACTIVATIONS)
-    credit(check_functions(found, grid, expected, hints=_leaky_hints(found, grid, "leaky_relu", LEAKY_SLOPE)))
+    credit(check_functions(found, grid, expected, hints=_slope_hints(found, grid, "leaky_relu", LEAKY_SLOPE, "leaky_slope")))
 
 
 @pytest.mark.check("ej1_derivadas")
@@ -104,7 +105,7 @@ def test_custom_activation(artifacts, answers, credit):
     grid = answers["grid"]
     found = _values(artifacts, ["relu_0_3"])
     credit(check_functions(found, grid, {"relu_0_3": np.maximum(RELU_0_3_SLOPE * grid, grid)},
-                           hints=_leaky_hints(found, grid, "relu_0_3", RELU_0_3_SLOPE)))
+                           hints=_slope_hints(found, grid, "relu_0_3", RELU_0_3_SLOPE, "relu_0_3_slope")))
 
 
 @pytest.mark.check("ej2_modelo")
