@@ -43,6 +43,9 @@ Rules (what the :class:`~grader.records.ExecutionRecord` says):
   :attr:`ExecutedNotebook.harness_errors`, not to the student's record, and they are not in the
   returned notebook. A timeout or kernel death during them still sets the status (named as such).
 
+What cells print is bounded by :mod:`grader.cell_outputs`; the kernel's processes are watched and
+killed by :mod:`grader.process_tree`.
+
 On return the kernel is shut down and every process of its tree is gone (the sandbox's pid
 namespace dies with it; without a sandbox, the kernel's process group and every process seen in
 its tree are killed), in every case, exceptions included.
@@ -53,12 +56,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
-import json
 import logging
 import os
 import re
 import shutil
-import signal
 import sys
 import tempfile
 import threading
@@ -69,14 +70,14 @@ from pathlib import Path
 from typing import Any
 
 import nbformat
-import psutil
 from jupyter_client.kernelspec import KernelSpec, KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
-from nbclient import NotebookClient
 from nbformat import NotebookNode
 from traitlets import Instance
 
+from grader.cell_outputs import BoundedClient, OutputBudget, strip_ansi, trim_traceback
 from grader.config import Limits
+from grader.process_tree import ProcessTree
 from grader.i18n import Message, capitalized, joined, msg, render
 from grader.records import CellError, ExecutionRecord, ExecutionStatus
 from grader.sandbox import SandboxPolicy, SandboxUnavailable, sandbox_status, tmpfs_mb, wrap_command
@@ -88,12 +89,8 @@ log = logging.getLogger(__name__)
 logging.getLogger(f"{__name__}.nbclient").setLevel(logging.CRITICAL)
 
 INTERRUPT_GRACE_S = 5.0       # after an interrupt, how long a cell has to stop before the kill
-KILL_WAIT_S = 5.0             # how long to wait for killed processes to disappear
 SAMPLE_INTERVAL_S = 0.25      # process-tree sampling (peak memory, memory watchdog, pids)
 HARNESS_OUTPUT_CHARS = 1_000_000  # outputs kept from the grader's own cells
-ERROR_OUTPUT_CHARS = 20_000   # an error output kept in the notebook (traceback trimmed to this)
-TRACEBACK_LINES = 40          # CellError.traceback: the last lines
-TRACEBACK_CHARS = 6_000
 KERNEL_LOG_TAIL = 1_500
 KERNEL_NAME = "grader-python3"
 # CellError.ename of the errors the grader records itself (the cell did not raise them).
@@ -113,10 +110,6 @@ PASSED_ENV = ("CUDA_VISIBLE_DEVICES", "TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_
               "TF_FORCE_GPU_ALLOW_GROWTH", "XLA_FLAGS", "KERAS_BACKEND", "OMP_NUM_THREADS",
               "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "LD_LIBRARY_PATH", "TZ",
               "XLA_PYTHON_CLIENT_PREALLOCATE", "XLA_PYTHON_CLIENT_MEM_FRACTION")
-
-
-_ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
-_BACKSPACE = re.compile(r"[^\n]\x08")
 
 
 @dataclass
@@ -145,53 +138,7 @@ class ExecutedNotebook:
 
 
 # --------------------------------------------------------------------------------------------
-# Small helpers
-
-
-def strip_ansi(text: str) -> str:
-    return _ANSI.sub("", text)
-
-
-def trim_traceback(lines: Iterable[str], max_lines: int = TRACEBACK_LINES,
-                   max_chars: int = TRACEBACK_CHARS) -> str:
-    """ANSI codes out, and only the last lines (the ones that say what went wrong)."""
-    text = strip_ansi("\n".join(lines)).rstrip()
-    kept = text.splitlines()
-    cut = len(kept) > max_lines
-    kept = kept[-max_lines:]
-    text = "\n".join(kept)
-    if len(text) > max_chars:
-        text, cut = text[-max_chars:], True
-    return ("...\n" if cut else "") + text
-
-
-def _collapse(text: str) -> str:
-    """Apply backspaces and carriage returns as Jupyter shows a stream: on each line, what comes
-    after the last carriage return that is not the line's end (linear time: no regex backtracking
-    over a long line)."""
-    if "\x08" in text:
-        previous = None
-        while previous != text:
-            previous, text = text, _BACKSPACE.sub("", text)
-    if "\r" not in text:
-        return text
-    lines = text.split("\n")
-    for number, line in enumerate(lines):
-        if "\r" in line:
-            body = line.rstrip("\r")
-            lines[number] = body.rpartition("\r")[2] + line[len(body):]
-    return "\n".join(lines)
-
-
-def _append_stream(old: str, new: str) -> str:
-    cut = old.rfind("\n") + 1  # only the last, unfinished line of ``old`` can change
-    return old[:cut] + _collapse(old[cut:] + new)
-
-
-def _size(output: NotebookNode) -> int:
-    if output.get("output_type") == "stream":
-        return len(output.get("text", ""))
-    return len(json.dumps(output, ensure_ascii=False, default=str))
+# The kernel: its environment, runtime folder and spec
 
 
 def _device(env: dict[str, str]) -> str:
@@ -244,211 +191,8 @@ class _OneKernelSpec(KernelSpecManager):
         return {KERNEL_NAME: ""}
 
 
-class _Budget:
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.used = 0
-        self.exceeded = False
-
-    @property
-    def left(self) -> int:
-        return max(self.limit - self.used, 0)
-
-
-class _GradingClient(NotebookClient):
-    """nbclient with bounded outputs: streams merged as they come, the rest counted."""
-
-    def begin_cell(self, budget: _Budget) -> None:
-        self.budget = budget
-        self.cell_used = 0
-        self.cell_notice = False
-        self.error_content: dict[str, Any] | None = None
-
-    def _notice(self, outs: list[NotebookNode]) -> None:
-        if not self.cell_notice:
-            self.cell_notice = True
-            outs.append(nbformat.v4.new_output(
-                "stream", name="stderr",
-                text=f"\n[grader: output truncated; the notebook's outputs exceeded "
-                     f"{self.budget.limit} characters]\n"))
-
-    def _spend(self, amount: int) -> None:
-        self.budget.used += amount
-        self.cell_used += amount
-
-    def clear_output(self, outs: list[NotebookNode], msg: dict[str, Any], cell_index: int) -> None:
-        super().clear_output(outs, msg, cell_index)
-        if not msg["content"].get("wait") and not self.output_hook_stack[msg["parent_header"].get("msg_id")]:
-            self._spend(-self.cell_used)
-            self.cell_notice = False
-
-    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
-               cell_index: int) -> NotebookNode | None:
-        if self.output_hook_stack[msg["parent_header"].get("msg_id")]:
-            return super().output(outs, msg, display_id, cell_index)
-        if self.clear_before_next_output:  # a delayed clear_output(wait=True) happens now
-            self._spend(-self.cell_used)
-            self.cell_notice = False
-        msg_type, content = msg["msg_type"], msg["content"]
-        if msg_type == "stream":
-            return self._stream(outs, content.get("name", "stdout"), content.get("text", ""))
-        if msg_type == "error":
-            return self._error(outs, msg, display_id, cell_index)
-        try:
-            candidate = nbformat.v4.output_from_msg(msg)
-        except ValueError:
-            return None
-        size = _size(candidate)
-        if size > self.budget.left:
-            self.budget.exceeded = True
-            if self.clear_before_next_output:
-                outs[:] = []
-                self.clear_before_next_output = False
-            self._notice(outs)
-            return None
-        self._spend(size)
-        return super().output(outs, msg, display_id, cell_index)
-
-    def _stream(self, outs: list[NotebookNode], name: str, text: str) -> NotebookNode | None:
-        if self.budget.exceeded and not self.budget.left:
-            self._notice(outs)  # nothing more is kept: no work on the text either
-            return None
-        if self.clear_before_next_output:
-            outs[:] = []
-            self.clear_display_id_mapping(self.current_cell_index)
-            self.clear_before_next_output = False
-        last = outs[-1] if outs else None
-        merge = (last is not None and last.get("output_type") == "stream" and last.get("name") == name
-                 and not self.cell_notice)
-        old = last["text"] if merge else ""
-        new = _append_stream(old, text)
-        grow = len(new) - len(old)
-        if grow > self.budget.left:
-            self.budget.exceeded = True
-            new = new[:len(old) + self.budget.left]
-            grow = len(new) - len(old)
-        if grow or (merge and new != old):
-            self._spend(grow)
-            if merge:
-                last["text"] = new
-            elif new:
-                outs.append(nbformat.v4.new_output("stream", name=name, text=new))
-        if self.budget.exceeded:
-            self._notice(outs)
-        return outs[-1] if outs else None
-
-    def _error(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
-               cell_index: int) -> NotebookNode | None:
-        out = super().output(outs, msg, display_id, cell_index)  # always kept, but trimmed
-        if out is not None:
-            frames = list(out.get("traceback", []))
-            while len(frames) > 2 and sum(len(f) for f in frames) > ERROR_OUTPUT_CHARS:
-                frames.pop(1)
-            if sum(len(f) for f in frames) > ERROR_OUTPUT_CHARS:
-                frames = [f[-ERROR_OUTPUT_CHARS // max(len(frames), 1):] for f in frames]
-            out["traceback"] = frames
-            out["evalue"] = str(out.get("evalue", ""))[:ERROR_OUTPUT_CHARS]
-        return out
-
-    def process_message(self, msg: dict[str, Any], cell: NotebookNode, cell_index: int) -> NotebookNode | None:
-        self.current_cell_index = cell_index
-        return super().process_message(msg, cell, cell_index)
-
-
-# --------------------------------------------------------------------------------------------
-# Process tree: sampling and killing
-
-
-class _ProcessTree:
-    """The kernel's process tree, seen from the host: peak memory, pids, the memory watchdog."""
-
-    def __init__(self, root_pid: int, memory_limit_mb: int, on_overflow) -> None:
-        self.root_pid = root_pid
-        self.seen: dict[int, float] = {}  # pid -> create_time
-        self.peak_bytes = 0
-        self.limit_bytes = memory_limit_mb * 1024 * 1024
-        self.on_overflow = on_overflow
-        self.overflowed = False
-        try:
-            self.pgid: int | None = os.getpgid(root_pid)
-        except OSError:
-            self.pgid = None
-
-    def processes(self) -> list[psutil.Process]:
-        found: dict[int, psutil.Process] = {}
-        try:
-            root = psutil.Process(self.root_pid)
-            for process in [root, *root.children(recursive=True)]:
-                found[process.pid] = process
-        except psutil.Error:
-            pass
-        for pid, created in list(self.seen.items()):
-            if pid in found:
-                continue
-            try:
-                process = psutil.Process(pid)
-                if abs(process.create_time() - created) < 0.01:
-                    found[pid] = process
-            except psutil.Error:
-                pass
-        return list(found.values())
-
-    def sample(self) -> None:
-        total = 0
-        processes = self.processes()
-        for process in processes:
-            try:
-                self.seen.setdefault(process.pid, process.create_time())
-                total += process.memory_info().rss
-            except psutil.Error:
-                pass
-        if total > self.limit_bytes and not self.overflowed:
-            total = self._proportional(processes)  # shared pages (fork) counted once
-            if total > self.limit_bytes:
-                self.overflowed = True
-                self.on_overflow()
-        self.peak_bytes = max(self.peak_bytes, total)
-
-    @staticmethod
-    def _proportional(processes: list[psutil.Process]) -> int:
-        """Sum of proportional set sizes: pages shared after a fork count once in all."""
-        total = 0
-        for process in processes:
-            try:
-                with open(f"/proc/{process.pid}/smaps_rollup", encoding="ascii") as rollup:
-                    line = next(ln for ln in rollup if ln.startswith("Pss:"))
-                total += int(line.split()[1]) * 1024
-            except (OSError, StopIteration, ValueError):
-                with contextlib.suppress(psutil.Error):
-                    total += process.memory_info().rss
-        return total
-
-    def kill(self, process_group: bool) -> None:
-        """SIGKILL the whole tree (the sandbox's pid namespace dies with its first process)."""
-        for _ in range(5):
-            processes = self.processes()
-            if process_group and self.pgid:
-                with contextlib.suppress(OSError):
-                    os.killpg(self.pgid, signal.SIGKILL)
-            for process in processes:
-                with contextlib.suppress(psutil.Error):
-                    self.seen.setdefault(process.pid, process.create_time())
-                    process.kill()
-            _, alive = psutil.wait_procs(processes, timeout=KILL_WAIT_S)
-            if not alive and not [p for p in self.processes() if _running(p)]:
-                return
-        log.warning("processes of kernel %s still alive after SIGKILL", self.root_pid)
-
-
 def _failed(task: asyncio.Future) -> bool:
     return task.cancelled() or task.exception() is not None
-
-
-def _running(process: psutil.Process) -> bool:
-    try:
-        return process.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,17 +240,17 @@ class _Run:
         tmp = "/tmp" if sandbox is not None else str(self.runtime / "tmp")
         (self.runtime / "tmp").mkdir()
         self.env = _kernel_env(workdir, tmp, env)
-        self.student_budget = _Budget(limits.output_bytes)
-        self.harness_budget = _Budget(HARNESS_OUTPUT_CHARS)
+        self.student_budget = OutputBudget(limits.output_bytes)
+        self.harness_budget = OutputBudget(HARNESS_OUTPUT_CHARS)
         self.errors: list[CellError] = []
         self.harness_errors: list[CellError] = []
         self.events: list[_Event] = []
         self.cells_executed = 0
         self.cells_started = 0
         self.startup_failure: str | None = None
-        self.tree: _ProcessTree | None = None
+        self.tree: ProcessTree | None = None
         self.km: AsyncKernelManager | None = None
-        self.client: _GradingClient | None = None
+        self.client: BoundedClient | None = None
         self.kernel_log = open(self.runtime / "kernel.log", "wb")  # noqa: SIM115 (closed in _cleanup)
 
     # -- kernel ---------------------------------------------------------------------------
@@ -525,7 +269,7 @@ class _Run:
             kernel_spec_manager=_OneKernelSpec(spec=spec), kernel_name=KERNEL_NAME,
             transport="ipc", ip=str(self.runtime / "k"),
             connection_file=str(self.runtime / "kernel.json"), shutdown_wait_time=1.0)
-        self.client = _GradingClient(
+        self.client = BoundedClient(
             self.combined, km=self.km, timeout=None, allow_errors=True,
             startup_timeout=self.limits.startup_timeout_s, skip_cells_with_tag=_NEVER_TAG,
             iopub_timeout=4, raise_on_iopub_timeout=False, store_widget_state=False,
@@ -538,7 +282,7 @@ class _Run:
                                                         stdout=self.kernel_log, stderr=self.kernel_log),
                                    timeout=limit)
             process = self.km.provisioner.process  # type: ignore[union-attr]
-            self.tree = _ProcessTree(process.pid, self.limits.memory_mb, self._memory_overflow)
+            self.tree = ProcessTree(process.pid, self.limits.memory_mb, self._memory_overflow)
             self.sampler = asyncio.ensure_future(self._sample())
             await asyncio.wait_for(self.client.async_start_new_kernel_client(), timeout=limit)
             self.kernel_ready = True  # the sandbox is set up: its /tmp and /dev/shm can be opened
@@ -612,7 +356,7 @@ class _Run:
         if self.tree is None and self.km is not None:  # launched, but the start was cut short
             process = getattr(self.km.provisioner, "process", None)
             if process is not None:
-                self.tree = _ProcessTree(process.pid, self.limits.memory_mb, lambda: None)
+                self.tree = ProcessTree(process.pid, self.limits.memory_mb, lambda: None)
         if self.tree is not None:
             with contextlib.suppress(Exception):
                 self.tree.sample()
@@ -918,4 +662,4 @@ def _run_coroutine(factory):
     return outcome["value"]
 
 
-__all__ = ["ExecutedNotebook", "execute_notebook", "strip_ansi", "trim_traceback"]
+__all__ = ["ExecutedNotebook", "execute_notebook"]
