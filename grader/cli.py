@@ -73,9 +73,9 @@ def data() -> None:
 @click.option("--data-dir", type=AbsolutePath(file_okay=False), help="Look here first (else $GRADER_DATA_DIR).")
 def data_status(data_dir: str | None) -> None:
     """Print where each dataset would be loaded from, without loading it."""
-    from grader.datasets import REGISTRY, describe_source
+    from grader.datasets import REGISTRY, describe_source, shipped_datasets
 
-    for name in REGISTRY:
+    for name in [*REGISTRY, *shipped_datasets()]:
         click.echo(f"{name:<14} {describe_source(name, data_dir)}")
 
 

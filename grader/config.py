@@ -5,7 +5,8 @@ notebook, ``public/`` with what students' own checks need), ``autograde_tests/<n
 tests) and ``reference_solutions/<name>/`` (the reference code and its measured ``metrics.json``).
 Thresholds are not typed in by hand: each names a figure in that ``metrics.json`` and margins
 below it, so retraining the references moves the thresholds with them. Datasets and held-out sets
-are declared here and checked against :data:`grader.datasets.REGISTRY`.
+are declared here and checked against :func:`grader.datasets.registered` (the registry, and the arrays
+assignments ship).
 A bad file raises :class:`ConfigError` with one line naming the file, the key and the fix.
 """
 
@@ -120,10 +121,9 @@ class ManualPart(_Strict):
 
 
 def _registered_dataset(name: str) -> str:
-    from grader.datasets import REGISTRY
+    from grader.datasets import registered
 
-    if name not in REGISTRY:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}")
+    registered(name)  # a ValueError that lists the known ones
     return name
 
 
@@ -160,7 +160,7 @@ class HeldOutSet(_Strict):
     keys below), from a scikit-learn generator (``generated``) or from an interval (``grid``). The
     student's kernel gets the inputs under the set's name; the answers stay here."""
 
-    dataset: str | None = Field(None, description="a name in grader.datasets.REGISTRY")
+    dataset: str | None = Field(None, description="a dataset name (grader.datasets.registered)")
     generated: Generated | None = None
     grid: Grid | None = None
     split: Literal["train", "test"] = "test"
@@ -281,7 +281,7 @@ class AssignmentConfig(_Strict):
     title: str
     language: Literal["es", "en"] = "es"
     source_notebook: str = Field(description="path relative to the assignment folder")
-    datasets: list[str] = Field(description="names in grader.datasets.REGISTRY the student's notebook loads")
+    datasets: list[str] = Field(description="the datasets the student's notebook loads (grader.datasets.registered)")
     contract: dict[str, Literal[CONTRACT_KINDS]]
     custom_objects: dict[str, str] = Field(
         default_factory=dict, description="Keras functions and classes the students register and the scorer "

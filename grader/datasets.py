@@ -16,8 +16,13 @@ Fashion-MNIST is the four IDX ``.gz`` files under ``fashion-mnist/``; CIFAR-10 i
 
 Datasets are found by name in :data:`REGISTRY`: those above are :class:`FileDataset` (files in a
 folder, else Keras' download); scikit-learn's bundled and generated sets are :class:`BuiltinDataset`
-(no files, no network). An assignment names the datasets it uses (``assignment.toml``: ``datasets``
-and each held-out set's ``dataset``), and the configuration is checked against the registry.
+(no files, no network). Arrays an instructor ships with an assignment are :class:`ShippedDataset`:
+``assignments/<assignment>/public/data/<name>.npz`` with Keras' keys, found by name like the others
+(an explicit folder's ``<name>.npz`` first, as for every dataset, then the shipped file). ``public/``
+goes to students with the course package, so a notebook loads them with ``load_data("<name>")``
+anywhere, and they are no secret (like scikit-learn's bundled data). An assignment names the
+datasets it uses (``assignment.toml``: ``datasets`` and each held-out set's ``dataset``), and the
+configuration is checked against these.
 """
 
 from __future__ import annotations
@@ -190,6 +195,20 @@ class BuiltinDataset:
     origin: str                                           # where it comes from, in words
 
 
+@dataclass(frozen=True)
+class ShippedDataset:
+    """Arrays an assignment ships (``public/data/<name>.npz``, Keras' keys)."""
+
+    name: str
+    path: Path
+
+    @property
+    def origin(self) -> str:
+        return f"the assignment's data: {self.path}"
+
+
+SHIPPED_FOLDER = Path("public") / "data"  # inside an assignment's folder
+
 REGISTRY: dict[str, FileDataset | BuiltinDataset] = {}
 
 
@@ -208,11 +227,24 @@ register(BuiltinDataset("diabetes", _sklearn_diabetes, "scikit-learn's bundled l
                                                        "test_size=0.2, random_state=42)"))
 
 
-def registered(name: str) -> FileDataset | BuiltinDataset:
-    try:
+def shipped_datasets() -> dict[str, ShippedDataset]:
+    """The arrays the installed assignments ship, by name (the first assignment's, for a name two ship)."""
+    from grader.instructor import ASSIGNMENTS_DIR
+
+    found: dict[str, ShippedDataset] = {}
+    for path in sorted(ASSIGNMENTS_DIR.glob(f"*/{SHIPPED_FOLDER.as_posix()}/*.npz")):
+        found.setdefault(path.stem, ShippedDataset(path.stem, path))
+    return found
+
+
+def registered(name: str) -> FileDataset | BuiltinDataset | ShippedDataset:
+    if name in REGISTRY:
         return REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"unknown dataset {name!r}; known: {', '.join(REGISTRY)}") from None
+    shipped = shipped_datasets()
+    if name in shipped:
+        return shipped[name]
+    raise ValueError(f"unknown dataset {name!r}; known: {', '.join([*REGISTRY, *shipped])}; an assignment's own "
+                     f"arrays go in assignments/<assignment>/{SHIPPED_FOLDER.as_posix()}/{name}.npz")
 
 
 def probe_sources(name: str, data_dir: str | os.PathLike | None = None) -> list[SourceProbe]:
@@ -223,8 +255,10 @@ def probe_sources(name: str, data_dir: str | os.PathLike | None = None) -> list[
         return []
     probes = []
     for place, root in candidate_dirs(data_dir):
-        found = _keras_npz(root, dataset.name) or dataset.find(root)
+        found = _keras_npz(root, dataset.name) or (None if isinstance(dataset, ShippedDataset) else dataset.find(root))
         probes.append(SourceProbe(place, found or root, found is not None))
+    if isinstance(dataset, ShippedDataset):
+        probes.append(SourceProbe("the assignment's data", dataset.path, dataset.path.is_file()))
     return probes
 
 
@@ -236,6 +270,8 @@ def describe_source(name: str, data_dir: str | os.PathLike | None = None) -> str
     found = next((p for p in probe_sources(name, data_dir) if p.found), None)
     if found is not None:
         return f"{found.place}: {found.path}"
+    if isinstance(dataset, ShippedDataset):
+        return f"nowhere: {dataset.path} is missing"
     if os.environ.get(OFFLINE_ENV):
         return f"nowhere: not found locally and ${OFFLINE_ENV} forbids Keras' download"
     return "Keras' download (not found locally)"
@@ -269,8 +305,12 @@ def load(name: str, data_dir: str | os.PathLike | None = None, *, allow_download
     probes = probe_sources(name, data_dir)
     for probe in probes:
         if probe.found:
-            read = _read_keras_npz if probe.path == _keras_npz(probe.path.parent, name) else dataset.read
+            keras_npz = isinstance(dataset, ShippedDataset) or probe.path == _keras_npz(probe.path.parent, name)
+            read = _read_keras_npz if keras_npz else dataset.read
             return Dataset(name, *read(probe.path), source=f"{probe.place}: {probe.path}")
+    if isinstance(dataset, ShippedDataset):
+        raise DatasetNotFoundError(f"dataset {name!r} not found: {dataset.path} is missing; fix: reinstall the course "
+                                   "package, or put it back from the course repository")
     if allow_download is None:
         allow_download = not os.environ.get(OFFLINE_ENV)
     download_error = "skipped ($GRADER_OFFLINE is set)"
@@ -286,6 +326,12 @@ def load(name: str, data_dir: str | os.PathLike | None = None, *, allow_download
         f"Fix: put the files in a folder and set ${DATA_DIR_ENV} to it ({dataset.layout}){debian}, "
         "or connect to the network once so Keras can download it."
     )
+
+
+def load_data(name: str) -> tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """``((x_train, y_train), (x_test, y_test))`` of ``name``, as ``keras.datasets.*.load_data()`` gives
+    them: how a notebook loads the arrays its assignment ships (``from grader.datasets import load_data``)."""
+    return load(name).as_keras_tuple()
 
 
 def serve_keras_offline(data_dir: str | os.PathLike | None = None) -> list[str]:

@@ -75,3 +75,58 @@ def test_keras_loaders_are_served_offline_in_a_kernel_like_process(monkeypatch):
     assert y_train[:3].tolist() == [5, 0, 4] and x_test.shape == (10000, 28, 28)
     (f_train, f_labels), _ = keras.datasets.fashion_mnist.load_data()
     assert f_labels[:3].tolist() == [9, 0, 0] and np.asarray(f_train).dtype == np.uint8
+
+
+# --- arrays an assignment ships ---------------------------------------------------------------------
+
+@pytest.fixture
+def shipped_toy(tmp_path, monkeypatch):
+    """An installed assignment 'juguete' that ships its own arrays: public/data/toy.npz (Keras' keys)."""
+    import grader.instructor
+
+    folder = tmp_path / "assignments" / "juguete" / "public" / "data"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    arrays = {"x_train": rng.normal(size=(40, 3)), "y_train": np.arange(40) % 2,
+              "x_test": rng.normal(size=(20, 3)), "y_test": np.arange(20) % 2}
+    np.savez(folder / "toy.npz", **arrays)
+    monkeypatch.setattr(grader.instructor, "ASSIGNMENTS_DIR", tmp_path / "assignments")
+    monkeypatch.delenv("GRADER_DATA_DIR", raising=False)
+    return arrays
+
+
+def test_arrays_an_assignment_ships_load_by_name_and_a_served_copy_comes_first(shipped_toy, tmp_path):
+    from grader.datasets import ShippedDataset, describe_source, load, load_data, registered
+
+    assert isinstance(registered("toy"), ShippedDataset)
+    loaded = load("toy")
+    assert loaded.source.startswith("the assignment's data: ") and loaded.x_test.shape == (20, 3)
+    (x_train, y_train), (x_test, y_test) = load_data("toy")
+    np.testing.assert_array_equal(x_test, shipped_toy["x_test"])
+    served = tmp_path / "served"
+    served.mkdir()
+    np.savez(served / "toy.npz", x_train=x_train, y_train=y_train, x_test=x_test[5:], y_test=y_test[5:])
+    assert load("toy", served).x_test.shape == (15, 3)  # the grader's copy without the held-out items
+    assert describe_source("toy", served) == f"explicit directory: {served / 'toy.npz'}"
+    with pytest.raises(ValueError, match="assignments/<assignment>/public/data/nothing.npz"):
+        registered("nothing")
+
+
+def test_a_held_out_set_drawn_from_shipped_arrays_is_left_out_of_the_served_copy(shipped_toy):
+    from grader.config import AssignmentConfig
+    from grader.heldout import build_heldout
+
+    config = AssignmentConfig.model_validate({
+        "name": "juguete", "title": "Juguete", "source_notebook": "source/juguete.ipynb", "datasets": ["toy"],
+        "contract": {"model": "keras_model"}, "inputs": {"model": "toy_test"}, "checks": {},
+        "heldout": {"seed": 3, "sets": {"toy_test": {"dataset": "toy", "items": 8,
+                                                      "answers": {"labels": "toy_labels"}}}}})
+    heldout = build_heldout(config)
+    assert heldout.inputs["toy_test"].shape == (8, 3)
+    served = heldout.served["toy"]
+    assert served.x_test.shape == (12, 3) and served.x_train.shape == (40, 3)
+    left = {tuple(row) for row in served.x_test}
+    assert not any(tuple(row) in left for row in heldout.inputs["toy_test"])
+    np.testing.assert_array_equal(np.sort(heldout.answers["toy_labels"]),
+                                  np.sort(shipped_toy["y_test"][[i for i, row in enumerate(shipped_toy["x_test"])
+                                                                 if tuple(row) not in left]]))
