@@ -274,7 +274,7 @@ def _prado_members(source: Path, archive: zipfile.ZipFile | None) -> Iterator[tu
 
 
 def _parse_moodle_entry(parts: list[str]) -> tuple[str, str | None, str, str, str] | None:
-    """(name, id or None, plugin, path among that plugin's files, layout) of a Moodle download entry
+    """(name, id or None, plugin, path among that plugin's files, layout code) of a Moodle download entry
     split on '/', or None when it is not one (see _MOODLE_ENTRY for Moodle's rules)."""
     match = _MOODLE_ENTRY.match(parts[0])
     if match is None:
@@ -282,13 +282,13 @@ def _parse_moodle_entry(parts: list[str]) -> tuple[str, str | None, str, str, st
     rest = match["rest"]
     if len(parts) > 1:  # "download as folders": <prefix>_assignsubmission_<plugin>[_]/<filepath><filename>
         if rest.endswith("_"):
-            plugin, layout = rest[:-1], "carpetas (Moodle < 4.1)"
+            plugin, layout = rest[:-1], "folders_before_moodle_4.1"
         else:
-            plugin, layout = rest, "carpetas (Moodle 4.1+)"
+            plugin, layout = rest, "folders_moodle_4.1"
         path = "/".join(parts[1:])
     else:  # flat: <prefix>_assignsubmission_<plugin>_<filename>
         plugin = next((p for p in _KNOWN_PLUGINS if rest.startswith(p + "_")), rest.partition("_")[0])
-        path, layout = rest[len(plugin) + 1:], "archivos sin carpetas"
+        path, layout = rest[len(plugin) + 1:], "files_without_folders"
     if not _PLUGIN.match(plugin):
         return None
     return " ".join(match["name"].split()), match["id"], plugin, path, layout

@@ -95,8 +95,8 @@ def test_every_layout_collects_the_class(tmp_path, config, version, folders, utf
     assert subs["104"].status == MULTIPLE_NOTEBOOKS and subs["104"].notebook is None
 
     index = json.loads((out / "submissions.json").read_text(encoding="utf-8"))
-    expected_layout = {("4.1", True): "carpetas (Moodle 4.1+)", ("3.1", True): "carpetas (Moodle < 4.1)",
-                       ("4.1", False): "archivos sin carpetas"}[(version, folders)]
+    expected_layout = {("4.1", True): "folders_moodle_4.1", ("3.1", True): "folders_before_moodle_4.1",
+                       ("4.1", False): "files_without_folders"}[(version, folders)]
     assert index["layouts"] == [expected_layout] and index["ignored"] == []
     assert {s.student: s for s in load_submissions(out, "practica3")} == subs
 
