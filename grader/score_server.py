@@ -31,7 +31,8 @@ from grader import artifacts
 from grader.artifacts import _progress, _short
 from grader.i18n import Message, msg, render
 from grader.records import CheckResult, CheckStatus
-from grader.score import ScoringPaths, check_budget, fit_check, fit_reply, score
+from grader.reply_bounds import check_budget, fit_check, fit_reply
+from grader.score import ScoringPaths, score
 
 SCORING_KEYS = ("artifacts", "inputs", "answers", "job")
 GRACEFUL_EXIT_S = 30

@@ -28,7 +28,8 @@ from grader.export import export_artifacts
 from grader.heldout import build_heldout
 from grader.pipeline import write_scoring_job
 from grader.records import CheckStatus
-from grader.score import ScoringPaths, fit_reply, score
+from grader.reply_bounds import fit_reply
+from grader.score import ScoringPaths, score
 from grader.scoring import ScoringServer, stopped_results
 
 
