@@ -6,8 +6,10 @@ points, and sends the rest to Dask workers, one ``grade_fn`` call (``grader.pipe
 by default) per submission. The client records each result in nbgrader's gradebook the moment it
 arrives (``as_completed``), in one transaction with its "finished" marker (see grader/gradebook.py).
 So a batch killed at any point (even SIGKILL) loses only the submissions in flight: a rerun skips every
-finished student and grades each unfinished submission once. ``force`` regrades everyone; ``students``
-regrades just those.
+finished student and grades each unfinished submission once. A finished result is reused only while
+nothing it was computed from has changed (:mod:`grader.content_hash`: the notebook, what collect decided,
+the grader's code, the assignment's configuration, hidden tests, metrics and public files); otherwise
+the rerun grades that submission again. ``force`` regrades everyone; ``students`` regrades just those.
 
 ``grade_fn`` is called as ``grade_fn(notebook, config, student=, workdir=, sandbox=, env=)`` plus
 ``db_url``, ``late_penalty``, ``extra_files`` and ``scorer`` when its signature takes them (the pipeline
@@ -74,10 +76,11 @@ from distributed.diagnostics.plugin import WorkerPlugin
 from grader import __version__
 from grader.collect import INVALID_NOTEBOOK, MISSING_NOTEBOOK, MULTIPLE_NOTEBOOKS, TOO_LATE, Submission, load_submissions
 from grader.config import AssignmentConfig
+from grader.content_hash import grading_inputs_hash, submission_hash
 from grader.i18n import Message, format_number, msg, render
 from grader.course import CourseRoot
 from grader.errors import GraderError
-from grader.gradebook import GradebookRecorder, finished_students, notebook_name
+from grader.gradebook import GradebookRecorder, finished_hashes, notebook_name
 from grader.heldout import HELDOUT_FOLDER, HeldOutFolders, prepare_heldout
 from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
 from grader.scoring import ScoringServer
@@ -402,10 +405,13 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
     else:
         selected = submissions
     summary = BatchSummary(assignment=config.name, total=len(selected))
-    if not force and not students:
-        done = finished_students(db_url, config.name)
-        summary.skipped = sorted(s.student for s in selected if s.student in done)
-        selected = [s for s in selected if s.student not in done]
+    inputs_hash = grading_inputs_hash(config)
+    hashes = {s.student: submission_hash(s, inputs_hash) for s in selected}
+    if not force and not students:  # a finished result is reused while nothing it came from has changed
+        done = finished_hashes(db_url, config.name)
+        reused = {s.student for s in selected if s.student in done and done[s.student] == hashes[s.student]}
+        summary.skipped = sorted(reused)
+        selected = [s for s in selected if s.student not in reused]
     gradable = [s for s in selected if s.gradable]
 
     with GradebookRecorder(db_url, config) as recorder, _progress(console, progress) as bar:
@@ -417,7 +423,8 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
                 problem = write_course_layout(course, config, submission, result, finished=finished)
                 if problem:  # not recorded as finished: the next run grades it again and rewrites the files
                     finished, outcome, message = False, ERRORED, problem
-            recorder.record(result, submission=submission, finished=finished, manual_zero=manual_zero)
+            recorder.record(result, submission=submission, finished=finished, manual_zero=manual_zero,
+                            content_hash=hashes[submission.student])
             summary.outcomes[submission.student] = outcome
             summary.scores[submission.student] = result.score
             if message:

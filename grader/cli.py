@@ -272,7 +272,8 @@ def collect_command(assignment: str, source: str, out_dir: str, worksheet: str |
               help="nbgrader gradebook: SQLAlchemy URL or SQLite file (default: SUBMISSIONS/../gradebook.db).")
 @click.option("--workers", type=int, default=2, show_default=True, help="Worker processes of the embedded cluster.")
 @click.option("--scheduler", default=None, help="Address of a running Dask scheduler (e.g. from SLURMCluster).")
-@click.option("--force", is_flag=True, help="Regrade students that are already finished.")
+@click.option("--force", is_flag=True, help="Regrade every student, even those whose finished result is "
+                                           "still current (same notebook, grader and assignment).")
 @click.option("--student", "students", multiple=True, help="Grade only this student (repeatable); regrades.")
 @click.option("--no-sandbox", is_flag=True, help="Run the students' code without bubblewrap (trusted code only).")
 @click.option("--jobs-per-gpu", type=int, default=1, show_default=True, help="Jobs sharing one GPU.")

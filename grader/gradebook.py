@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (Column, DateTime, Float, MetaData, String, Table, Text, create_engine, delete, inspect,
-                        insert, select)
+                        insert, select, text)
 
 from grader.config import AssignmentConfig
 from grader.errors import GraderError
@@ -64,7 +64,19 @@ results_table = Table(
     Column("submission_json", Text),
     Column("grader_version", String(32)),
     Column("recorded_at", DateTime, nullable=False),
+    # grader.content_hash.submission_hash of what the result was computed from: a rerun reuses it only then
+    Column("content_hash", String(64)),
 )
+# Columns added after the table's first version: a gradebook made before them gets them on opening.
+_ADDED_COLUMNS = {"content_hash": "VARCHAR(64)"}
+
+
+def _add_missing_columns(engine) -> None:
+    present = {column["name"] for column in inspect(engine).get_columns(results_table.name)}
+    with engine.begin() as connection:
+        for name, sql_type in _ADDED_COLUMNS.items():
+            if name not in present:
+                connection.execute(text(f"ALTER TABLE {results_table.name} ADD COLUMN {name} {sql_type}"))
 
 
 @dataclass(frozen=True)
@@ -119,6 +131,7 @@ def open_gradebook(db_url: str, course_id: str = "default_course"):
             Path(db_url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         gradebook = Gradebook(db_url, course_id=course_id)
         _metadata.create_all(gradebook.engine)
+        _add_missing_columns(gradebook.engine)
     except Exception as exc:  # SQLAlchemy errors, a missing driver, an unreadable file, no alembic
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         if len(reason) > 160:
@@ -203,13 +216,14 @@ class GradebookRecorder:
         self.gradebook.close()
 
     def record(self, result: GradeResult, *, submission: Any = None, finished: bool = True,
-               manual_zero: bool = False) -> None:
+               manual_zero: bool = False, content_hash: str | None = None) -> None:
         """Write one result in a single transaction.
 
         ``submission``: the collect.Submission (names, time, status). ``finished=False`` stores an error
         result (the grader failed) without touching the nbgrader grades, so a rerun grades it again.
         ``manual_zero``: the submission cannot be graded at all (too late, no notebook): the manual parts
-        get 0 too and are not left waiting in the formgrader.
+        get 0 too and are not left waiting in the formgrader. ``content_hash``: what the result was computed
+        from (:func:`grader.content_hash.submission_hash`), for a rerun to reuse it.
         """
         if result.assignment != self.config.name:
             raise ValueError(f"result for {result.assignment!r} recorded into {self.config.name!r}")
@@ -217,7 +231,7 @@ class GradebookRecorder:
         try:
             if finished:
                 self._write_grades(session, result, submission, manual_zero)
-            self._write_side_row(session, result, submission, FINISHED if finished else ERROR)
+            self._write_side_row(session, result, submission, FINISHED if finished else ERROR, content_hash)
             session.commit()
         except BaseException:
             session.rollback()
@@ -303,7 +317,8 @@ class GradebookRecorder:
                         grade.auto_score = 0.0
                         grade.needs_manual_grade = False
 
-    def _write_side_row(self, session, result: GradeResult, submission: Any, state: str) -> None:
+    def _write_side_row(self, session, result: GradeResult, submission: Any, state: str,
+                        content_hash: str | None = None) -> None:
         key = (results_table.c.assignment == result.assignment) & (results_table.c.student == result.student)
         session.execute(delete(results_table).where(key))
         submission_json = None
@@ -314,14 +329,16 @@ class GradebookRecorder:
             assignment=result.assignment, student=result.student, state=state, score=result.score,
             max_score=result.max_score, late_penalty=result.late_penalty,
             result_json=json.dumps(result.to_dict(), ensure_ascii=False), submission_json=submission_json,
-            grader_version=result.grader_version, recorded_at=datetime.now(timezone.utc).replace(tzinfo=None)))
+            grader_version=result.grader_version, recorded_at=datetime.now(timezone.utc).replace(tzinfo=None),
+            content_hash=content_hash))
 
 
 def record_result(db_url: str, config: AssignmentConfig, result: GradeResult, *, submission: Any = None,
-                  finished: bool = True, manual_zero: bool = False) -> None:
+                  finished: bool = True, manual_zero: bool = False, content_hash: str | None = None) -> None:
     """Record one result (see :meth:`GradebookRecorder.record`)."""
     with GradebookRecorder(db_url, config) as recorder:
-        recorder.record(result, submission=submission, finished=finished, manual_zero=manual_zero)
+        recorder.record(result, submission=submission, finished=finished, manual_zero=manual_zero,
+                        content_hash=content_hash)
 
 
 @contextmanager
@@ -347,6 +364,19 @@ def finished_students(db_url: str, assignment: str) -> set[str]:
             return {row[0] for row in rows}
 
 
+def finished_hashes(db_url: str, assignment: str) -> dict[str, str | None]:
+    """Student -> the content hash of their finished result for ``assignment`` (None: recorded without one)."""
+    with _engine(db_url) as engine:
+        if engine is None:
+            return {}
+        if "content_hash" not in {column["name"] for column in inspect(engine).get_columns(results_table.name)}:
+            return dict.fromkeys(finished_students(db_url, assignment))
+        with engine.connect() as connection:
+            rows = connection.execute(select(results_table.c.student, results_table.c.content_hash).where(
+                (results_table.c.assignment == assignment) & (results_table.c.state == FINISHED)))
+            return {row[0]: row[1] for row in rows}
+
+
 def load_results(db_url: str, assignment: str) -> dict[str, StoredResult]:
     """Every stored result of ``assignment`` (finished and errored), by student."""
     with _engine(db_url) as engine:
@@ -360,5 +390,5 @@ def load_results(db_url: str, assignment: str) -> dict[str, StoredResult]:
                 recorded_at=row.recorded_at) for row in rows}
 
 
-__all__ = ["record_result", "finished_students", "load_results", "GradebookRecorder", "StoredResult",
+__all__ = ["record_result", "finished_students", "finished_hashes", "load_results", "GradebookRecorder", "StoredResult",
            "ensure_structure", "open_gradebook", "printable_url", "notebook_name", "default_db_url", "FINISHED", "ERROR"]

@@ -303,6 +303,31 @@ def test_threads_per_job_reaches_every_job_only_when_asked(course, config, monke
     assert thread_caps(3)["TF_NUM_INTRAOP_THREADS"] == "3" and thread_caps(3)["OPENBLAS_NUM_THREADS"] == "3"
 
 
+def test_a_rerun_reuses_only_results_whose_notebook_grader_and_assignment_are_unchanged(course, config, monkeypatch):
+    monkeypatch.setenv(CALLS_ENV, str(course / "calls"))
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    out, subs = make_submissions(course, config, 3)
+
+    def graded_now(**options) -> list[str]:
+        before = {student: len(calls) for student, calls in invocations(course / "calls").items()}
+        summary = autograde(options.pop("config", config), out, db_url=url, workers=2, grade_fn=fake_grade,
+                            progress=False, **options)
+        after = invocations(course / "calls")
+        graded = sorted(student for student, calls in after.items() if len(calls) > before.get(student, 0))
+        assert sorted(summary.skipped) == sorted({s.student for s in subs} - set(graded))
+        return graded
+
+    assert graded_now() == ["s00", "s01", "s02"]
+    assert graded_now() == []                                 # nothing changed: every result is reused
+    write_notebook(subs[1].notebook, "fraction = 0.5")        # a student's notebook changed (a re-collect)
+    assert graded_now() == ["s01"]
+    assert graded_now(force=True) == ["s00", "s01", "s02"]    # --force: graded again all the same
+    checks = dict(config.checks)                              # the instructor changed the assignment
+    checks["ej1_normas"] = checks["ej1_normas"].model_copy(update={"title": "Normas (revisadas)"})
+    assert graded_now(config=config.model_copy(update={"checks": checks})) == ["s00", "s01", "s02"]
+    assert graded_now() == ["s00", "s01", "s02"]              # and back: the stored hashes are of the other one
+
+
 def test_gpu_detection(monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2, 3")
     assert detect_gpus() == ["2", "3"]

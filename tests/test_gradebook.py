@@ -155,3 +155,21 @@ def test_manual_zero_closes_the_manual_parts(url, config):
 def test_no_database_means_nothing_finished(tmp_path):
     assert finished_students(f"sqlite:///{tmp_path / 'gradebook.db'}", "practica3") == set()
     assert not (tmp_path / "gradebook.db").exists()
+
+
+def test_a_gradebook_from_before_content_hashes_gets_the_column_and_keeps_its_rows(url, config):
+    import sqlalchemy
+
+    from grader.gradebook import finished_hashes, open_gradebook, results_table
+
+    record_result(url, config, make_result(config, "ana", 1.0))
+    engine = sqlalchemy.create_engine(url)
+    with engine.begin() as connection:  # the table as an earlier version wrote it
+        connection.execute(sqlalchemy.text(f"ALTER TABLE {results_table.name} DROP COLUMN content_hash"))
+    assert finished_hashes(url, "practica3") == {"ana": None}  # read without the column: graded again once
+    open_gradebook(url).close()
+    columns = {column["name"] for column in sqlalchemy.inspect(engine).get_columns(results_table.name)}
+    engine.dispose()
+    assert "content_hash" in columns and finished_students(url, "practica3") == {"ana"}
+    record_result(url, config, make_result(config, "ana", 1.0), content_hash="ab" * 32)
+    assert finished_hashes(url, "practica3") == {"ana": "ab" * 32}
