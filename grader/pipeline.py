@@ -9,6 +9,7 @@ no sandbox when one is required), with a one-line message.
 from __future__ import annotations
 
 import ast
+import contextlib
 import json
 import re
 import shutil
@@ -316,35 +317,34 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
 
         policy = SandboxPolicy(scratch=work["scratch"], limits=config.limits, runtime_dir=work["runtime"],
                                ro_binds=(work["kernel_inputs"], heldout.served, *_public_folder(config)), gpu=gpu)
-    preamble, epilogue = _kernel_cells(config, work)
-    executed = execute_notebook(nb, workdir=work["scratch"], limits=config.limits, preamble=preamble,
-                                epilogue=epilogue, sandbox=policy, env=kernel_env, lang=config.language,
-                                before_epilogue=lambda: link_inputs(heldout.inputs, work["kernel_inputs"]))
-    timing["execute_s"] = round(executed.record.wall_seconds, 2)
-    record = executed.record
-    record.executed_notebook = str(workdir / "executed.ipynb")
-    nbformat.write(executed.notebook, record.executed_notebook)
-    if notes or edited:
-        restored = _say("restored", cells=", ".join(edited)) if edited else None
-        record.text = joined([record.text, *notes, restored])
-        record.message = render(record.text, config.language, config.folder)
+    if scorer is not None and scorer.sandboxed != sandbox:
+        raise GraderError("the scoring process's sandbox setting differs from the submission's")
+    with contextlib.ExitStack() as own:
+        if scorer is None:  # graded alone: the scoring process starts up while the notebook runs
+            scorer = own.enter_context(ScoringServer(workdir, config.limits, sandboxed=sandbox)).launch()
+        preamble, epilogue = _kernel_cells(config, work)
+        executed = execute_notebook(nb, workdir=work["scratch"], limits=config.limits, preamble=preamble,
+                                    epilogue=epilogue, sandbox=policy, env=kernel_env, lang=config.language,
+                                    before_epilogue=lambda: link_inputs(heldout.inputs, work["kernel_inputs"]))
+        timing["execute_s"] = round(executed.record.wall_seconds, 2)
+        record = executed.record
+        record.executed_notebook = str(workdir / "executed.ipynb")
+        nbformat.write(executed.notebook, record.executed_notebook)
+        if notes or edited:
+            restored = _say("restored", cells=", ".join(edited)) if edited else None
+            record.text = joined([record.text, *notes, restored])
+            record.message = render(record.text, config.language, config.folder)
 
-    facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),
-                            written_files=written_files(work["scratch"], executed.written_elsewhere),
-                            extra_files=list(extra_files or []),
-                            printed_accuracy=printed_claims(executed.notebook, config.contract),
-                            **execution_facts(nb, record, config))
-    work["artifacts"] = regular_files_copy(work["artifacts"], workdir / "artifacts")
-    write_scoring_job(work["job"], config, facts)
-    scoring_started = time.perf_counter()
-    if scorer is None:
-        with ScoringServer(workdir, config.limits, sandboxed=sandbox) as own_scorer:
-            checks = own_scorer.score(work, config.language)
-    else:
-        if scorer.sandboxed != sandbox:
-            raise GraderError("the scoring process's sandbox setting differs from the submission's")
+        facts = SubmissionFacts(cells_with_errors=errors_outside_tests(nb, record), input_cells=scan_input_calls(nb),
+                                written_files=written_files(work["scratch"], executed.written_elsewhere),
+                                extra_files=list(extra_files or []),
+                                printed_accuracy=printed_claims(executed.notebook, config.contract),
+                                **execution_facts(nb, record, config))
+        work["artifacts"] = regular_files_copy(work["artifacts"], workdir / "artifacts")
+        write_scoring_job(work["job"], config, facts)
+        scoring_started = time.perf_counter()
         checks = scorer.score(work, config.language)
-    timing["score_s"] = round(time.perf_counter() - scoring_started, 2)
+        timing["score_s"] = round(time.perf_counter() - scoring_started, 2)
     timing["total_s"] = round(time.perf_counter() - started, 2)
     result = _result(student, config, checks, record, timing, late_penalty)
     write_json_atomic(workdir / "result.json", result.to_dict())

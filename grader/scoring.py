@@ -9,7 +9,8 @@ interpreter where forking is not safe) and empties its writable folders in betwe
 stay as isolated as with a process each.
 
 A batch keeps one server per Dask worker (``grader.batch.ScoringServers``, a worker plugin); grading a single
-notebook starts one for that notebook. Each job is bounded (:class:`~grader.config.Limits`): the server
+notebook launches one for that notebook as the notebook starts (:meth:`ScoringServer.launch`), so its imports
+are done by the time the notebook is. Each job is bounded (:class:`~grader.config.Limits`): the server
 stops an object past ``object_timeout_s`` and the job shortly before ``total_timeout_s``, and fits its
 reply in ``reply_mb``, always answering with a result whose messages name what was stopped or cut. A
 server that still does not answer in time is killed and the submission gets a result saying scoring was
@@ -79,6 +80,7 @@ class ScoringServer:
         self._process: subprocess.Popen | None = None
         self._jobs_sent = 0
         self._one_job_at_a_time = threading.Lock()  # a worker with several threads shares one server
+        self._ready = False  # the running process said it is ready
 
     def __enter__(self) -> ScoringServer:
         return self
@@ -97,19 +99,30 @@ class ScoringServer:
         command += ["--wipe", str(self.home), "--wipe", "/tmp", "--wipe", "/dev/shm"]
         return wrap_command(command, SandboxPolicy(scratch=self.home, limits=self.limits, ro_binds=(self.jobs,)))
 
-    def _start(self, deadline: float) -> subprocess.Popen:
+    def launch(self) -> ScoringServer:
+        """Start the process now and return at once: it imports Keras, scikit-learn and pytest while the
+        caller does something else (runs the student's notebook); the first :meth:`score` waits until it
+        says it is ready. Without it, the first score starts it."""
+        with self._one_job_at_a_time:
+            if self._process is None or self._process.poll() is not None:
+                self._spawn()
+        return self
+
+    def _spawn(self) -> None:
         for folder in (self.jobs, self.home):
             folder.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **self.env, "TF_CPP_MIN_LOG_LEVEL": "2", "CUDA_VISIBLE_DEVICES": ""}  # on CPU
         with open(self.log, "ab") as log:
-            process = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log,
-                                       env=env, start_new_session=True)
-        self._process = process
+            self._process = subprocess.Popen(self._command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=log, env=env, start_new_session=True)
+        self._ready = False
+
+    def _await_ready(self, deadline: float) -> None:
         ready = self._read_line(deadline)
         if ready.get("ready") is not True:
             raise self._failure(f"the scoring process did not start (it said {ready!r})")
         self.forking = bool(ready.get("fork"))
-        return process
+        self._ready = True
 
     def _read_line(self, deadline: float) -> dict:
         """One JSON object from the server; GraderError (and the server killed) on time-out or death."""
@@ -178,7 +191,9 @@ class ScoringServer:
         stage = self._stage(work)
         try:
             if self._process is None or self._process.poll() is not None:
-                self._start(deadline)
+                self._spawn()
+            if not self._ready:
+                self._await_ready(deadline)
             remaining = deadline - time.monotonic()
             bounds = {"object_timeout_s": self.limits.object_timeout_s, "total_timeout_s": self.limits.total_timeout_s,
                       "time_limit_s": max(remaining - min(STOP_MARGIN_S, remaining / 10), 1.0),

@@ -151,6 +151,24 @@ def test_a_server_that_cannot_fork_scores_each_job_in_a_fresh_interpreter_with_t
     assert by_name(spawned) == by_name(forked)
 
 
+def test_a_launched_server_starts_up_in_the_background_and_scores_as_a_lazily_started_one(
+        tmp_path, light_config, jobs, server):
+    """What a notebook graded alone does: launch() returns at once, the process imports while the
+    notebook runs, and the first job waits until it is ready."""
+    import time
+
+    expected = by_name(server.score(jobs["partial"], "es"))
+    with ScoringServer(tmp_path / "launched", light_config.limits, sandboxed=False) as launched:
+        started = time.monotonic()
+        launched.launch()
+        assert time.monotonic() - started < 5  # far less than the imports take
+        assert launched._process is not None and launched._process.poll() is None
+        first = launched._process
+        assert launched.launch()._process is first  # launching again starts nothing
+        assert by_name(launched.score(jobs["partial"], "es")) == expected
+        assert launched.forking is True
+
+
 def test_a_scoring_process_past_its_time_is_killed_and_the_next_job_starts_a_new_one(tmp_path, light_config, jobs):
     hurried = light_config.limits.model_copy(update={"total_timeout_s": 1})
     server = ScoringServer(tmp_path / "server", hurried, sandboxed=False)
