@@ -9,6 +9,7 @@ seconds to import, are imported inside the tests).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import json
 import os
@@ -17,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -37,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CALLS_ENV = "GRADER_TEST_CALLS"
 SLEEP_ENV = "GRADER_TEST_SLEEP"
 THREADS_ENV = "GRADER_TEST_THREADS"
+SCORERS_ENV = "GRADER_TEST_SCORERS"
 
 
 def fake_grade(notebook: Path, config, *, student: str, workdir: Path, sandbox: bool = True,
@@ -61,6 +64,16 @@ def fake_grade(notebook: Path, config, *, student: str, workdir: Path, sandbox: 
     threads = os.environ.get(THREADS_ENV)
     if threads:
         (Path(threads) / f"{student}.{invocation}").write_text((env or {}).get("OMP_NUM_THREADS", "-"))
+    return result
+
+
+def fake_grade_noting_scorer(notebook: Path, config, *, student: str, workdir: Path, sandbox: bool = True,
+                             env: dict[str, str] | None = None, scorer=None) -> GradeResult:
+    """``fake_grade`` that also notes which scoring server its worker handed it (its folder)."""
+    result = fake_grade(notebook, config, student=student, workdir=workdir, sandbox=sandbox, env=env)
+    scorers = os.environ.get(SCORERS_ENV)
+    if scorers:
+        (Path(scorers) / f"{student}.{uuid.uuid4().hex}").write_text(str(scorer.folder) if scorer else "none")
     return result
 
 
@@ -273,6 +286,81 @@ def test_kill_9_midway_then_rerun_grades_every_submission_exactly_once(course, c
             graded = gradebook.find_submission("practica3", sub.student)
             score = graded.score - (graded.late_submission_penalty or 0)
             assert score == pytest.approx(expected_score(config, sub, course))
+
+
+def test_a_cluster_started_apart_grades_everyone_once_though_a_worker_is_killed(course, config, monkeypatch):
+    """`dask scheduler` and two `dask worker` processes started on their own, as dask-jobqueue (SLURM) or a
+    Kubernetes operator starts them, each declaring one (pretend) GPU as a resource; `--scheduler` grades
+    on them, each worker with its own scoring server. One worker is killed (SIGKILL) mid-batch: its job
+    runs again on the other, and every student is recorded once."""
+    from distributed import Client
+
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    out, subs = make_submissions(course, config, 8)
+    (course / "scorers").mkdir()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "tests"), str(ROOT)]),  # as pytest imports it
+           CALLS_ENV: str(course / "calls"), SLEEP_ENV: "1.5",
+           SCORERS_ENV: str(course / "scorers")}
+    dask, scheduler_file = str(Path(sys.executable).parent / "dask"), course / "scheduler.json"
+    started = []
+
+    def start(*args: str, **extra_env: str) -> subprocess.Popen:
+        with open(course / f"dask-{len(started)}.log", "wb") as log:
+            process = subprocess.Popen([dask, *args], env={**env, **extra_env}, cwd=course, start_new_session=True,
+                                       stdout=log, stderr=subprocess.STDOUT)
+        started.append(process)
+        return process
+
+    def logs() -> str:
+        return "\n".join(path.read_text(errors="replace")[-1500:] for path in sorted(course.glob("dask-*.log")))
+
+    try:
+        start("scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
+              str(scheduler_file))
+        workers = {gpu: start("worker", "--scheduler-file", str(scheduler_file), "--nthreads", "1", "--no-nanny",
+                              "--no-dashboard", "--resources", "GPU_SLOT=1", "--name", f"gpu{gpu}",
+                              "--local-directory", str(course / f"worker{gpu}"),
+                              CUDA_VISIBLE_DEVICES=gpu) for gpu in ("0", "1")}
+        deadline = time.monotonic() + 120
+        while not scheduler_file.is_file():
+            assert time.monotonic() < deadline, "the scheduler did not start"
+            time.sleep(0.2)
+        address = json.loads(scheduler_file.read_text(encoding="utf-8"))["address"]
+        with Client(address, timeout="60s") as client:
+            client.wait_for_workers(2, timeout=120)
+
+        killed = threading.Event()
+
+        def kill_worker_0_once_it_has_graded() -> None:
+            while not any(p.read_text() == "0" for p in (course / "calls").iterdir()):
+                if time.monotonic() > deadline + 120:
+                    return
+                time.sleep(0.05)
+            workers["0"].kill()  # it has taken its next job by now (each takes 1.5 s)
+            killed.set()
+
+        killer = threading.Thread(target=kill_worker_0_once_it_has_graded)
+        killer.start()
+        monkeypatch.setenv(CALLS_ENV, str(course / "calls"))
+        summary = autograde(config, out, db_url=url, workers=1, scheduler=address, grade_fn=fake_grade_noting_scorer,
+                            progress=False)
+        killer.join()
+    finally:
+        for process in started:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+    assert killed.is_set() and workers["0"].returncode == -signal.SIGKILL  # killed while the batch ran
+    everyone = {s.student for s in subs}
+    assert summary.errored == [] and set(summary.passed) == everyone and "GPU" in summary.device, logs()
+    assert finished_students(url, "practica3") == everyone
+    stored = load_results(url, "practica3")
+    calls = invocations(course / "calls")
+    for student in everyone:  # each recorded grade comes from one completed call
+        assert stored[student].result.checks[0].details["invocation"] in calls[student]
+    assert {stored[s].result.execution.device for s in everyone} == {"0", "1"}
+    scorers = {p.read_text() for p in (course / "scorers").iterdir()}
+    assert len(scorers) == 2 and "none" not in scorers  # one scoring server per worker
 
 
 def test_gpu_slots_give_each_job_one_device(course, config, monkeypatch):
