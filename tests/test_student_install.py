@@ -97,8 +97,10 @@ def test_grader_check_runs_a_notebook_in_the_students_install_with_tensorflow(st
                     "assert not loaded, loaded\n")
     path = notebook(tmp_path / "alumno.ipynb", PREFACE, s.cnn_cell(), s.denoiser_cell(), kernel_check)
     started = time.perf_counter()
+    # No metadata and a package with two assignments: the student names theirs.
     checked = subprocess.run([str(venv / "bin" / "grader"), "check", str(path), "--out", str(tmp_path / "out"),
-                              "--json"], capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+                              "--json", "--assignment", "practica3"], capture_output=True, text=True, timeout=600,
+                             stdin=subprocess.DEVNULL,
                              env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"})
     seconds["grader check"] = time.perf_counter() - started
     print(f"\nstudent venv: {', '.join(f'{k} {v:.0f} s' for k, v in seconds.items())}")
