@@ -313,6 +313,9 @@ class AssignmentConfig(_Strict):
             if check.public and self.contract[check.objects[0]] != "keras_model":
                 raise ValueError(f"checks.{check_name}.public = {check.public!r} reads a keras_model, and "
                                  f"{check.objects[0]!r} is a {self.contract[check.objects[0]]}")
+        no_inputs = [name for name, kind in self.contract.items() if kind == "function" and name not in self.inputs]
+        if no_inputs:
+            raise ValueError(f"functions {no_inputs} have no held-out set in [inputs] to be applied to")
         unknown_inputs = [name for name in self.inputs if name not in self.contract]
         if unknown_inputs:
             raise ValueError(f"[inputs] names {unknown_inputs} that are not in [contract]")

@@ -34,6 +34,13 @@ def write_variant(tmp_path, old: str, new: str):
     ("cell_timeout_s = 900", "cell_timeout = 900", "key 'limits.cell_timeout'"),
     ('reference = "mnist_cnn.test_accuracy"', 'reference = "mnist_cnn.nope"', "no figure 'mnist_cnn.nope'"),
     ('objects = ["cnn_model"]', 'objects = ["cnn"]', "not in [contract]"),
+    ('hog_features = "mnist"\n', "", "functions ['hog_features'] have no held-out set in [inputs]"),
+    ('dataset = "mnist"\n', 'dataset = "mnist"\ngrid = { low = 0.0, high = 1.0 }\n',
+     "give exactly one of dataset, generated and grid"),
+    ("\n[inputs]\n", '\n[custom_objects]\nrelu_0_3 = "relu_0_3"\n\n[inputs]\n',
+     "custom_objects.relu_0_3: write 'module:attribute'"),
+    ("full_margin = 0.01, zero_margin = 0.08 }", 'full_margin = 0.01, zero_margin = 0.08, better = "up" }',
+     "key 'checks.ej1_precision_cnn.threshold.better'"),
 ])
 def test_bad_file_gets_one_line_naming_the_key(tmp_path, old, new, expected):
     path = write_variant(tmp_path, old, new)
@@ -50,3 +57,12 @@ def test_invalid_toml_and_missing_file(tmp_path):
         load_config(broken)
     with pytest.raises(ConfigError, match="no such configuration file"):
         load_assignment("no_such_assignment")
+
+
+def test_an_error_threshold_gives_full_credit_below_the_reference_and_none_above():
+    from grader.config import load_assignment, resolve_metric
+
+    practica2 = load_assignment("practica2")
+    mae = resolve_metric(practica2.reference_metrics, "diabetes_regression.test_mae", practica2)
+    assert practica2.threshold_bounds("ej7_regresion") == (mae + 15.0, mae + 3.0)  # (zero_at, full_at)
+    assert practica2.total_points == 10.0
