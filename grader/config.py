@@ -139,6 +139,14 @@ class Generated(_Strict):
     options: dict[str, float | int | bool] = Field(default_factory=dict, description="its other arguments, "
                                                    "e.g. { noise = 0.2 }")
 
+    @field_validator("options")
+    @classmethod
+    def _not_the_drawn_ones(cls, options: dict) -> dict:
+        taken = sorted({"n_samples", "random_state"} & set(options))
+        if taken:
+            raise ValueError(f"{taken} come from the set's items and the secret seed: leave them out")
+        return options
+
 
 class Grid(_Strict):
     """Points of the real line where a function is evaluated: ``items`` drawn uniformly from

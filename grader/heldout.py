@@ -9,6 +9,10 @@ did have (up to :data:`SEEN_ITEMS`, kept with the answers as ``<set>.seen`` and 
 scorer compare a model on both parts: a model trained on the test split does much better on the part
 it saw (see :mod:`grader.checks.leakage`).
 
+A set may also be drawn rather than taken from a dataset: fresh points of one of scikit-learn's
+generators (two moons, with their classes) or points of an interval where functions are evaluated (a
+grid); the student's kernel never saw those at all.
+
 Everything is derived from the real datasets with the assignment's ``[heldout] seed``, which the
 kernel never sees, so every submission (and every re-grade) is scored on exactly the same data.
 """

@@ -39,6 +39,9 @@ def write_variant(tmp_path, old: str, new: str):
      "give exactly one of dataset, generated and grid"),
     ("\n[inputs]\n", '\n[custom_objects]\nrelu_0_3 = "relu_0_3"\n\n[inputs]\n',
      "custom_objects.relu_0_3: write 'module:attribute'"),
+    ('dataset = "mnist"\nsplit = "test"\nitems = 5000\n',
+     'generated = { function = "make_moons", options = { random_state = 1 } }\nitems = 5000\n',
+     "come from the set's items and the secret seed"),
     ("full_margin = 0.01, zero_margin = 0.08 }", 'full_margin = 0.01, zero_margin = 0.08, better = "up" }',
      "key 'checks.ej1_precision_cnn.threshold.better'"),
 ])
