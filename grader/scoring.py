@@ -99,13 +99,16 @@ class ScoringServer:
         command += ["--wipe", str(self.home), "--wipe", "/tmp", "--wipe", "/dev/shm"]
         return wrap_command(command, SandboxPolicy(scratch=self.home, limits=self.limits, ro_binds=(self.jobs,)))
 
-    def launch(self) -> ScoringServer:
+    def launch(self, *, wait: bool = False) -> ScoringServer:
         """Start the process now and return at once: it imports Keras, scikit-learn and pytest while the
         caller does something else (runs the student's notebook); the first :meth:`score` waits until it
-        says it is ready. Without it, the first score starts it."""
+        says it is ready. Without it, the first score starts it. ``wait``: return once it is ready (at
+        most ``total_timeout_s``)."""
         with self._one_job_at_a_time:
             if self._process is None or self._process.poll() is not None:
                 self._spawn()
+            if wait and not self._ready:
+                self._await_ready(time.monotonic() + self.limits.total_timeout_s)
         return self
 
     def _spawn(self) -> None:

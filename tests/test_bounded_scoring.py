@@ -339,7 +339,7 @@ def slow_job(light_config, heldout, tmp_path_factory):
 def server(slow_job, tmp_path_factory):
     config, _ = slow_job
     with ScoringServer(tmp_path_factory.mktemp("server"), config.limits, sandboxed=False) as shared:
-        shared._start(time.monotonic() + 600)  # its imports, once, before the timed jobs
+        shared.launch(wait=True)  # its imports, once, before the timed jobs
         yield shared
 
 
