@@ -18,9 +18,10 @@ Datasets are found by name in :data:`REGISTRY`: those above are :class:`FileData
 folder, else Keras' download); scikit-learn's bundled and generated sets are :class:`BuiltinDataset`
 (no files, no network). Arrays an instructor ships with an assignment are :class:`ShippedDataset`:
 ``assignments/<assignment>/public/data/<name>.npz`` with Keras' keys, found by name like the others
-(an explicit folder's ``<name>.npz`` first, as for every dataset, then the shipped file). ``public/``
-goes to students with the course package, so a notebook loads them with ``load_data("<name>")``
-anywhere, and they are no secret (like scikit-learn's bundled data). An assignment names the
+(an explicit folder's ``<name>.npz`` first, as for every dataset, then the shipped file). A notebook
+loads them with ``load_data("<name>")``; the grading kernel sees ``public/``, so they are no secret
+(like scikit-learn's bundled data). The students' wheel does not carry them yet (``pyproject.toml``'s
+package-data lists ``checks.json`` and the catalogues only). An assignment names the
 datasets it uses (``assignment.toml``: ``datasets`` and each held-out set's ``dataset``), and the
 configuration is checked against these.
 """
