@@ -14,8 +14,9 @@ Rules (what the :class:`~grader.records.ExecutionRecord` says):
   stderr is not an error (TensorFlow logs there).
 - A cell running longer than ``limits.cell_timeout_s`` (the grader's preamble, which runs no student
   code, is held to the total limit only) is interrupted (SIGINT inside the kernel,
-  sent by an ``interrupt_request`` message, which also reaches the kernel's process group); when it
-  stops within a few seconds the notebook goes on with the next cell; when it does not, the kernel
+  sent by an ``interrupt_request`` message, which also reaches the kernel's process group, and sent
+  again every few seconds); when it stops within ``INTERRUPT_GRACE_S`` the notebook goes on with the
+  next cell; when it does not, the kernel
   and every process it started are killed. Past ``limits.total_timeout_s`` (counted from the
   kernel's start), everything is killed. Either way the status is ``TIMEOUT`` and names the cell.
 - The kernel process ending on its own (``os._exit``, a crash, ``exit()``, a signal) or the kernel's
@@ -88,7 +89,8 @@ log = logging.getLogger(__name__)
 # in the ExecutionRecord.
 logging.getLogger(f"{__name__}.nbclient").setLevel(logging.CRITICAL)
 
-INTERRUPT_GRACE_S = 5.0       # after an interrupt, how long a cell has to stop before the kill
+INTERRUPT_GRACE_S = 10.0      # after the first interrupt, how long a cell has to stop before the kill
+INTERRUPT_REPEAT_S = 2.0      # and how often the interrupt is sent again meanwhile
 SAMPLE_INTERVAL_S = 0.25      # process-tree sampling (peak memory, memory watchdog, pids)
 HARNESS_OUTPUT_CHARS = 1_000_000  # outputs kept from the grader's own cells
 KERNEL_LOG_TAIL = 1_500
@@ -414,6 +416,19 @@ class _Run:
             with contextlib.suppress(BaseException):
                 await task
 
+    async def _interrupt(self, task: asyncio.Future, until: float) -> None:
+        """Interrupt the running cell, again every few seconds until it stops or ``until``: one
+        KeyboardInterrupt can land where it is swallowed (a finalizer, a callback from native code, a
+        student's bare ``except``), as a person at the keyboard would press stop twice. An interrupt
+        that arrives after the cell ended finds the kernel idle, which ignores it."""
+        while not task.done():
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.km.interrupt_kernel(), timeout=5)
+            wait = min(INTERRUPT_REPEAT_S, until - time.monotonic())
+            if wait <= 0:
+                return
+            await asyncio.wait({task}, timeout=wait)
+
     async def _cells(self, deadline: float) -> None:
         client = self.client
         assert client is not None and self.km is not None
@@ -452,10 +467,7 @@ class _Run:
                     self._kill()
                     await self._settle(task)
                     return
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(self.km.interrupt_kernel(), timeout=5)
-                grace = min(INTERRUPT_GRACE_S, deadline - time.monotonic())
-                await asyncio.wait({task}, timeout=max(grace, 0.1))
+                await self._interrupt(task, min(time.monotonic() + INTERRUPT_GRACE_S, deadline))
                 if not task.done():
                     over = time.monotonic() >= deadline
                     self._event("total" if over else "cell_kill", position)

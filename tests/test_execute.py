@@ -126,6 +126,17 @@ def test_an_endless_cell_times_out_is_interrupted_and_the_notebook_goes_on(tmp_p
     assert leftovers(result) == []
 
 
+def test_a_cell_that_swallows_one_interrupt_is_stopped_by_the_next_and_the_notebook_goes_on(tmp_path):
+    swallows_one = ("import time\ntry:\n    while True:\n        time.sleep(0.01)\nexcept KeyboardInterrupt:\n"
+                    "    print('swallowed')\nwhile True:\n    time.sleep(0.01)")
+    result = run(tmp_path, notebook(swallows_one, "print('after')"), sandboxed=False, cell_timeout_s=2)
+    record = result.record
+    assert record.status is ExecutionStatus.TIMEOUT, record.message
+    assert "interrupted" in record.message and "did not stop" not in record.message
+    assert "swallowed" in texts(result.notebook.cells) and "after" in texts(result.notebook.cells)
+    assert leftovers(result) == []
+
+
 @needs_bwrap
 def test_a_cell_that_ignores_the_interrupt_gets_the_kernel_killed(tmp_path):
     nb = notebook("import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass",
