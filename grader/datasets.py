@@ -20,8 +20,8 @@ folder, else Keras' download); scikit-learn's bundled and generated sets are :cl
 ``assignments/<assignment>/public/data/<name>.npz`` with Keras' keys, found by name like the others
 (an explicit folder's ``<name>.npz`` first, as for every dataset, then the shipped file). A notebook
 loads them with ``load_data("<name>")``; the grading kernel sees ``public/``, so they are no secret
-(like scikit-learn's bundled data). The students' wheel does not carry them yet (``pyproject.toml``'s
-package-data lists ``checks.json`` and the catalogues only). An assignment names the
+(like scikit-learn's bundled data). The students' wheel carries them (``pyproject.toml``'s package-data),
+and an installed package finds them the same way. An assignment names the
 datasets it uses (``assignment.toml``: ``datasets`` and each held-out set's ``dataset``), and the
 configuration is checked against these.
 """

@@ -98,29 +98,38 @@ def test_under_trained_cnn_gets_partial_or_no_accuracy_credit(light_config, rele
     assert sum(sum(row) for row in accuracy.details["confusion_matrix"]) == light_config.heldout.sets["mnist"].items
 
 
-def test_svm_on_raw_pixels_scores_zero(light_config, released, tmp_path, scorer):
-    nb = s.fill(released[0], {**CNN_ONLY, "ej1_hog": s.hog_cell(raw_pixels=True), "ej1_svm": s.svm_cell()})
-    checks = by_name(grade(nb, light_config, released, tmp_path, "rawpixels", scorer))
+@pytest.fixture(scope="module")
+def three_exercise_defects(light_config, released, tmp_path_factory, scorer):
+    """One notebook, three defects in three exercises (graded once): HOG features that are the raw
+    pixels, an autoencoder returning its input, and an improvement cell that raises."""
+    nb = s.fill(released[0], {**CNN_ONLY, "ej1_hog": s.hog_cell(raw_pixels=True), "ej1_svm": s.svm_cell(),
+                              "ej2_modelo": s.denoiser_cell(identity=True),
+                              "ej1_mejora_modelo": "raise ValueError('me rindo')"})
+    return grade(nb, light_config, released, tmp_path_factory.mktemp("three"), "three", scorer)
+
+
+def test_svm_on_raw_pixels_scores_zero(three_exercise_defects):
+    checks = by_name(three_exercise_defects)
     assert checks["ej1_svm_hog"].points == 0.0
     assert "hog_features devuelve los píxeles sin transformar" in checks["ej1_svm_hog"].message
 
 
-def test_autoencoder_returning_its_input_scores_zero(light_config, released, tmp_path, scorer):
-    only_ae = {**CNN_ONLY, "ej2_modelo": s.denoiser_cell(identity=True)}
-    checks = by_name(grade(s.fill(released[0], only_ae), light_config, released, tmp_path, "identity", scorer))
+def test_autoencoder_returning_its_input_scores_zero(three_exercise_defects):
+    checks = by_name(three_exercise_defects)
     assert checks["ej2_autoencoder"].points == 0.0
     assert "la salida es igual a la entrada" in checks["ej2_autoencoder"].message
     assert checks["ej2_denoising"].points == 0.0
 
 
-def test_cell_raising_is_reported_and_breaks_the_rules(light_config, released, tmp_path, scorer):
-    nb = s.fill(released[0], {**CNN_ONLY, "ej1_svm": "raise ValueError('me rindo')"})
-    result = grade(nb, light_config, released, tmp_path, "raises", scorer)
+def test_cell_raising_is_reported_and_breaks_the_rules(three_exercise_defects):
+    result = three_exercise_defects
     assert result.execution.status is ExecutionStatus.CELL_ERROR
     assert result.execution.first_error.ename == "ValueError"
     rules = by_name(result)["ej1_normas"]
     assert rules.points == 0.0 and "no se ejecuta de principio a fin sin errores" in rules.message
-    assert by_name(result)["ej1_arquitectura"].points == 1.0  # earlier work still counts
+    checks = by_name(result)  # the other exercises' work still counts, defects and all
+    assert checks["ej1_arquitectura"].points == 1.0 and checks["ej1_parametros"].points == 0.5
+    assert checks["ej1_mejora"].status is CheckStatus.ERROR
 
 
 def test_infinite_loop_times_out_and_the_rest_is_graded(light_config, released, tmp_path, scorer):

@@ -62,10 +62,10 @@ def test_student_release_holds_no_hidden_test_and_no_labels(released):
 @pytest.mark.slow
 @pytest.mark.parametrize("name, overrides, expected", [
     ("reference", {}, {"ej1_arquitectura": 1.0, "ej1_parametros": 0.5, "ej2_autoencoder": 0.5}),
-    ("padding", {"ej1_cnn_modelo": s.cnn_cell(padding2="same")},
-     {"ej1_arquitectura": 0.5, "ej1_parametros": 0.0, "ej2_autoencoder": 0.5}),
-    ("identity", {"ej2_modelo": s.denoiser_cell(identity=True), "ej2_entrenamiento": None},
-     {"ej1_arquitectura": 1.0, "ej1_parametros": 0.5, "ej2_autoencoder": 0.0}),
+    # two defects in two exercises: each loses its own part's points only
+    ("padding-and-identity", {"ej1_cnn_modelo": s.cnn_cell(padding2="same"),
+                              "ej2_modelo": s.denoiser_cell(identity=True), "ej2_entrenamiento": None},
+     {"ej1_arquitectura": 0.5, "ej1_parametros": 0.0, "ej2_autoencoder": 0.0}),
     ("extra-dense", {"ej1_cnn_modelo": s.cnn_cell(extra_dense=True)},
      {"ej1_arquitectura": 0.0, "ej1_parametros": 0.0, "ej2_autoencoder": 0.5}),
 ])
