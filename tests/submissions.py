@@ -168,3 +168,12 @@ def write(nb: nbformat.NotebookNode, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
     return path
+
+
+def grade(nb: nbformat.NotebookNode, config, released, folder: Path, name: str, scorer):
+    """``nb`` written to ``folder`` and graded end to end (``grade_submission``) against the release's
+    gradebook (``released[1]``), with a running scoring process as a batch worker keeps one."""
+    from grader.pipeline import grade_submission
+
+    return grade_submission(write(nb, folder / f"{name}.ipynb"), config, student=name, workdir=folder / "work" / name,
+                            db_url=released[1], scorer=scorer)

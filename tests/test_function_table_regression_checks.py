@@ -30,6 +30,8 @@ def test_functions_matching_keras_within_float32_precision_get_full_credit():
     outcome = check_functions(found, GRID, expected)
     assert outcome.fraction == 1.0
     assert sentences(outcome)["en"] == "2 of 2 functions right on 400 points"
+    one = sentences(check_functions({"relu": found["relu"]}, GRID, {"relu": expected["relu"]}))
+    assert one == {"es": "1 de 1 función correcta en 400 puntos", "en": "1 of 1 function right on 400 points"}
 
 
 def test_one_wrong_function_of_four_loses_a_quarter_and_is_named_with_the_point():

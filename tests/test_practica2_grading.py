@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from grader.i18n import render
-from grader.pipeline import grade_submission
 from grader.records import CheckStatus, ExecutionStatus
 from grader.scoring import ScoringServer
 from tests import practica2_submissions as p2
@@ -53,19 +52,13 @@ def scorer(practica2_light, tmp_path_factory):
         yield server
 
 
-def grade(nb, config, released, tmp_path, name, scorer):
-    path = s.write(nb, tmp_path / f"{name}.ipynb")
-    return grade_submission(path, config, student=name, workdir=tmp_path / "work" / name, db_url=released[1],
-                            scorer=scorer)
-
-
 def points(result) -> dict[str, float]:
     return {check.name: check.points for check in result.checks if check.status is not CheckStatus.MANUAL}
 
 
 @pytest.fixture(scope="module")
 def reference(practica2_light, released2, tmp_path_factory, scorer):
-    return grade(p2.fill(released2[0]), practica2_light, released2, tmp_path_factory.mktemp("ref2"), "ref", scorer)
+    return s.grade(p2.fill(released2[0]), practica2_light, released2, tmp_path_factory.mktemp("ref2"), "ref", scorer)
 
 
 def test_the_light_reference_gets_full_marks(reference, practica2_light):
@@ -120,7 +113,7 @@ DEFECTS_B = (
 def test_each_defect_loses_exactly_its_checks_points_with_the_fix_in_both_languages(
         defects, reference, practica2_light, released2, tmp_path, scorer):
     cells, lost, hints = defects
-    result = grade(p2.fill(released2[0], cells), practica2_light, released2, tmp_path, "defects", scorer)
+    result = s.grade(p2.fill(released2[0], cells), practica2_light, released2, tmp_path, "defects", scorer)
     # A public check that fails stops its cell in the student's notebook too (the student saw it fail).
     failing_public_check = "ej5_arquitectura" in hints
     assert result.execution.status is (ExecutionStatus.CELL_ERROR if failing_public_check

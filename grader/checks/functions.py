@@ -50,7 +50,7 @@ def check_functions(found: dict[str, np.ndarray | Message], grid: np.ndarray, ex
     details = {"functions": {name: ("ok" if problem is None else "off") for name, problem in problems.items()},
                "grid_points": int(grid.size), "rtol": rtol, "atol": atol}
     passed = len(expected) - len(wrong)
-    summary = msg("functions_match", passed=passed, total=len(expected), points=int(grid.size))
+    summary = msg("functions_match", passed=passed, n=len(expected), points=int(grid.size))
     shown = [joined([problems[name], hints[name]]) if name in hints else problems[name]
              for name in wrong[:SHOWN_MISMATCHES]]
     return CheckOutcome(passed / len(expected) if expected else 0.0, joined([summary, *shown]), details)
