@@ -7,6 +7,8 @@ Systems (``--systems``, comma-separated):
 - ``ours-jN``: the same with ``--jobs-per-gpu N --workers N`` (N jobs share the one GPU).
 - ``ours-capT``, ``ours-jN-capT``: the same with ``--threads-per-job T`` (each job's math libraries
   limited to T threads).
+- ``...-noahead`` after any of those: the same with ``--no-kernels-ahead`` (each kernel started when its
+  notebook comes, not while the worker grades the one before).
 - ``nbgrader``: ``nbgrader autograde practica3 --create`` in the equivalent nbgrader course folder
   (gradebook made by ``nbgrader generate_assignment`` from the source notebook: hidden tests included).
 - ``nbconvert``: ``jupyter nbconvert --to notebook --execute --allow-errors`` of each notebook, one
@@ -53,7 +55,7 @@ from bench.common import (
 )
 
 SYSTEMS = ("ours", "nbgrader", "nbconvert")
-_OURS = re.compile(r"^ours(?:-j(\d+))?(?:-cap(\d+))?$")
+_OURS = re.compile(r"^ours(?:-j(\d+))?(?:-cap(\d+))?(-noahead)?$")
 
 
 def prepare(work: Path, kind: str, n: int, systems: list[str]) -> dict[str, Any]:
@@ -79,7 +81,7 @@ def prepare(work: Path, kind: str, n: int, systems: list[str]) -> dict[str, Any]
 
 
 def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sandbox: bool,
-          env: dict[str, str], threads_per_job: int = 0) -> dict[str, Any]:
+          env: dict[str, str], threads_per_job: int = 0, kernels_ahead: bool = True) -> dict[str, Any]:
     run_dir = work / tag
     run_dir.mkdir(parents=True)
     shutil.copy2(setup["ours_gradebook"], run_dir / "gradebook.db")
@@ -92,6 +94,8 @@ def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sa
         argv.append("--no-sandbox")
     if threads_per_job:
         argv += ["--threads-per-job", threads_per_job]
+    if not kernels_ahead:
+        argv.append("--no-kernels-ahead")
     grade = run_timed(argv, log=run_dir / "autograde.log", env=env)
     students = {}
     for student in setup["students"]:
@@ -104,9 +108,15 @@ def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sa
         students[student] = {"score": result["score"], "max_score": result["max_score"],
                              "status": execution["status"], "device": execution.get("device"),
                              "sandboxed": execution.get("sandboxed"), "timing": result.get("timing", {}),
+                             "kernel_started_ahead": execution.get("kernel_started_ahead", False),
                              "cell_span_s": cell_span_s(run_dir / "work" / student / "executed.ipynb"),
                              "cell_times": cell_times(run_dir / "work" / student / "executed.ipynb")}
+    # The grader's own time per job (read, kernel start and preamble, export, scoring): a job's total minus
+    # the span of the student's cells in it.
+    fixed = [s["timing"]["total_s"] - s["cell_span_s"] for s in students.values()
+             if s.get("timing", {}).get("total_s") is not None and s.get("cell_span_s") is not None]
     return {"wall_s": round(collect["wall_s"] + grade["wall_s"], 2), "collect_s": collect["wall_s"],
+            "fixed_cost_s": summarize([round(f, 2) for f in fixed]),
             "autograde_s": grade["wall_s"], "rc": collect["rc"] or grade["rc"], "load_before": collect["load_before"],
             "load_after": grade["load_after"], "log": grade["log"], "students": students,
             "log_tail": tail(grade["log"]) if grade["rc"] else ""}
@@ -165,7 +175,8 @@ def run_system(system: str, work: Path, tag: str, setup: dict, options: argparse
                env: dict[str, str]) -> dict[str, Any]:
     if match := _OURS.match(system):
         workers, jobs_per_gpu = (int(match[1]),) * 2 if match[1] else (options.workers, options.jobs_per_gpu)
-        return _ours(work, tag, setup, workers, jobs_per_gpu, options.sandbox, env, threads_per_job=int(match[2] or 0))
+        return _ours(work, tag, setup, workers, jobs_per_gpu, options.sandbox, env, threads_per_job=int(match[2] or 0),
+                     kernels_ahead=not match[3])
     if system == "nbgrader":
         return _nbgrader(work, tag, setup, env)
     if system == "nbconvert":

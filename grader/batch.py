@@ -12,9 +12,11 @@ the grader's code, the assignment's configuration, hidden tests, metrics and pub
 the rerun grades that submission again. ``force`` regrades everyone; ``students`` regrades just those.
 
 ``grade_fn`` is called as ``grade_fn(notebook, config, student=, workdir=, sandbox=, env=)`` plus
-``db_url``, ``late_penalty``, ``extra_files`` and ``scorer`` when its signature takes them (the pipeline
-does: it restores locked cells from the gradebook, applies the "only the notebook" rule and scores with
-the worker's long-lived scoring process, see :class:`ScoringServers`); the batch sets
+``db_url``, ``late_penalty``, ``extra_files``, ``scorer`` and ``ahead`` when its signature takes them (the
+pipeline does: it restores locked cells from the gradebook, applies the "only the notebook" rule, scores
+with the worker's long-lived scoring process, see :class:`ScoringServers`, and runs the notebook in the
+kernel the worker started for it while grading the one before, see :class:`KernelsAheadPlugin`, unless
+``kernels_ahead=False``); the batch sets
 ``late_penalty`` on the returned result from collect's late policy in any case.
 
 Disk: each job grades in ``<workdir>/<student>/`` and, as it ends (graded or not), removes from it
@@ -56,6 +58,7 @@ GPUs, leave out ``--gres`` and the ``--resources`` argument.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import os
@@ -82,6 +85,7 @@ from grader.course import CourseRoot
 from grader.errors import GraderError
 from grader.gradebook import GradebookRecorder, finished_hashes, notebook_name
 from grader.heldout import HELDOUT_FOLDER, HeldOutFolders, prepare_heldout
+from grader.kernels_ahead import NEXT_KERNELS
 from grader.records import CheckResult, CheckStatus, ExecutionRecord, ExecutionStatus, GradeResult
 from grader.scoring import ScoringServer
 from grader.workspace import prune_workdir, remove_tree
@@ -198,14 +202,39 @@ class ScoringServers(WorkerPlugin):
             server.close()
 
 
-def _worker_scorer(limits, sandboxed: bool) -> ScoringServer | None:
-    """This worker's scoring server, when the batch registered :class:`ScoringServers`."""
+class KernelsAheadPlugin(WorkerPlugin):
+    """Each worker's kernel started ahead for its next submission (:mod:`grader.kernels_ahead`),
+    closed unused when the batch ends or the worker does."""
+
+    name = "grader-kernels-ahead"
+
+    def setup(self, worker) -> None:
+        from grader.kernels_ahead import KernelsAhead
+
+        self.ahead = KernelsAhead()
+
+    def teardown(self, worker) -> None:
+        self.ahead.close()
+
+
+def _close_kernels_ahead(dask_worker) -> None:
+    plugin = dask_worker.plugins.get(KernelsAheadPlugin.name)
+    if isinstance(plugin, KernelsAheadPlugin):
+        plugin.ahead.close()
+
+
+def _worker_plugin(name: str):
     from distributed import get_worker
 
     try:
-        plugin = get_worker().plugins.get(ScoringServers.name)
+        return get_worker().plugins.get(name)
     except ValueError:  # not on a Dask worker
         return None
+
+
+def _worker_scorer(limits, sandboxed: bool) -> ScoringServer | None:
+    """This worker's scoring server, when the batch registered :class:`ScoringServers`."""
+    plugin = _worker_plugin(ScoringServers.name)
     return plugin.server(limits, sandboxed) if isinstance(plugin, ScoringServers) else None
 
 
@@ -233,7 +262,9 @@ def _grade_task(notebook: str, config_data: dict, folder: str, student: str, wor
         work = Path(workdir)
         remove_tree(work)  # left over by a killed run: start clean
         work.mkdir(parents=True)
-        extras = {**extras, "scorer": _worker_scorer(config.limits, sandbox)}
+        ahead = _worker_plugin(KernelsAheadPlugin.name)
+        extras = {**extras, "scorer": _worker_scorer(config.limits, sandbox),
+                  "ahead": ahead.ahead if isinstance(ahead, KernelsAheadPlugin) else None}
         result = grade_fn(Path(notebook), config, student=student, workdir=work, sandbox=sandbox,
                           env={**job_env, "CUDA_VISIBLE_DEVICES": device}, **_accepted(grade_fn, extras))
         return {"ok": True, "result": result.to_dict(), "device": device or "cpu", "host": socket.gethostname()}
@@ -348,7 +379,7 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
               jobs_per_gpu: int = 1, sandbox: bool = True, grade_fn: GradeFn | None = None,
               workdir: Path | None = None, console=None, progress: bool = True,
               threads_per_job: int = 0, course: CourseRoot | Path | None = None,
-              layout: bool = True) -> BatchSummary:
+              layout: bool = True, kernels_ahead: bool = True) -> BatchSummary:
     """Grade the submissions collected in ``submissions_dir`` into the gradebook at ``db_url``.
 
     ``workers``: worker processes of the embedded cluster (ignored with ``scheduler``, the address of a
@@ -442,7 +473,8 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
             summary.device = _run_on_cluster(config, gradable, record, db_url=db_url, workers=workers,
                                              scheduler=scheduler, threads_per_job=threads_per_job,
                                              jobs_per_gpu=jobs_per_gpu, sandbox=sandbox, grade_fn=grade_fn,
-                                             workdir=workdir, console=console, heldout=heldout)
+                                             workdir=workdir, console=console, heldout=heldout,
+                                             kernels_ahead=kernels_ahead)
             if heldout is not None:  # every job is over: only the answers are read later (similarity)
                 remove_tree(heldout.served)
                 remove_tree(heldout.inputs)
@@ -454,7 +486,8 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
 
 def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record: Callable, *, db_url: str, workers: int,
                     scheduler: str | None, threads_per_job: int, jobs_per_gpu: int, sandbox: bool,
-                    grade_fn: GradeFn | None, workdir: Path, console, heldout: HeldOutFolders | None = None) -> str:
+                    grade_fn: GradeFn | None, workdir: Path, console, heldout: HeldOutFolders | None = None,
+                    kernels_ahead: bool = True) -> str:
     from distributed import Client, as_completed
 
     def say(key: str, **values) -> str:
@@ -484,6 +517,8 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
     config_data = config.model_dump(mode="json")
     try:
         client.register_plugin(ScoringServers(job_env))
+        if kernels_ahead:
+            client.register_plugin(KernelsAheadPlugin())
         futures = {}
         for submission in gradable:
             future = client.submit(
@@ -515,6 +550,10 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
                 result = error_result(config, submission.student, payload["error"], payload.get("traceback"))
                 record(submission, result, ERRORED, payload["error"], finished=False)
     finally:
+        if kernels_ahead:  # the kernels started for a next submission there is none of
+            with contextlib.suppress(Exception):
+                client.run(_close_kernels_ahead)
+            remove_tree(workdir / NEXT_KERNELS)
         client.close()
         if cluster is not None:
             cluster.close()

@@ -210,7 +210,7 @@ class _Event:
 
 
 class _Run:
-    def __init__(self, nb: NotebookNode, workdir: Path, limits: Limits, preamble: Sequence[str],
+    def __init__(self, nb: NotebookNode | None, workdir: Path, limits: Limits, preamble: Sequence[str],
                  epilogue: Sequence[str], sandbox: SandboxPolicy | None, env: dict[str, str] | None,
                  on_cell: Callable[[int, int, str], None] | None = None, lang: str = "es",
                  before_epilogue: Callable[[], None] | None = None):
@@ -228,16 +228,11 @@ class _Run:
         self.places_closed = False
         self.workdir = workdir
         self.sandbox = sandbox
-        self.student = copy.deepcopy(nb)
-        for cell in self.student.cells:
-            if cell.cell_type == "code":
-                cell.outputs = []
-                cell.execution_count = None
         self.pre = [nbformat.v4.new_code_cell(source) for source in preamble]
         self.post = [nbformat.v4.new_code_cell(source) for source in epilogue]
-        combined = copy.deepcopy(self.student)
-        combined.cells = [*self.pre, *self.student.cells, *self.post]
-        self.combined = combined
+        self.combined = nbformat.v4.new_notebook()  # the one notebook nbclient holds, filled in place
+        self._take(nb if nb is not None else nbformat.v4.new_notebook())
+        self.started_ahead = False
         self.runtime = _runtime_dir(sandbox.runtime_dir if sandbox is not None else None)
         tmp = "/tmp" if sandbox is not None else str(self.runtime / "tmp")
         (self.runtime / "tmp").mkdir()
@@ -254,6 +249,18 @@ class _Run:
         self.km: AsyncKernelManager | None = None
         self.client: BoundedClient | None = None
         self.kernel_log = open(self.runtime / "kernel.log", "wb")  # noqa: SIM115 (closed in _cleanup)
+
+    def _take(self, nb: NotebookNode) -> None:
+        """The student's notebook, outputs cleared, between the preamble and the epilogue."""
+        self.student = copy.deepcopy(nb)
+        for cell in self.student.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        for key, value in self.student.items():
+            if key != "cells":
+                self.combined[key] = copy.deepcopy(value)
+        self.combined.cells = [*self.pre, *self.student.cells, *self.post]
 
     # -- kernel ---------------------------------------------------------------------------
 
@@ -429,11 +436,13 @@ class _Run:
                 return
             await asyncio.wait({task}, timeout=wait)
 
-    async def _cells(self, deadline: float) -> None:
+    async def _cells(self, deadline: float, start: int = 0, stop: int | None = None) -> None:
         client = self.client
         assert client is not None and self.km is not None
         n_pre, n_student = len(self.pre), len(self.student.cells)
-        for position, cell in enumerate(self.combined.cells):
+        cells = self.combined.cells
+        for position in range(start, len(cells) if stop is None else stop):
+            cell = cells[position]
             if cell.cell_type != "code" or not cell.source.strip():
                 continue
             student = n_pre <= position < n_pre + n_student
@@ -520,6 +529,37 @@ class _Run:
             await self._cleanup()
         return self._result(time.monotonic() - started)
 
+    async def _healthy(self) -> bool:
+        """The kernel came up and ran the preamble cleanly, and is still there."""
+        if self.startup_failure is not None or self.events or self.harness_errors or self.disk_over:
+            return False
+        try:
+            return self.km is not None and await self.km.is_alive()
+        except Exception:  # noqa: BLE001 (a kernel that cannot be asked is not ready)
+            return False
+
+    async def run_when_given(self, handover: asyncio.Future) -> ExecutedNotebook | None:
+        """Start the kernel and run the preamble now; the student's cells and the epilogue once
+        ``handover`` gives ``(nb, on_cell, before_epilogue)``. The total limit counts the preamble and
+        not the wait. None (nothing of the student's run) when ``handover`` gives None, or when the kernel
+        did not come up cleanly: the caller runs the notebook in a fresh kernel then."""
+        started = time.monotonic()
+        try:
+            if await self._start(started + self.limits.total_timeout_s):
+                await self._cells(started + self.limits.total_timeout_s, stop=len(self.pre))
+            prepared_s = time.monotonic() - started
+            given = await handover
+            if given is None or not await self._healthy():
+                return None
+            nb, self.on_cell, self.before_epilogue = given
+            self._take(nb)
+            self.started_ahead = True
+            resumed = time.monotonic()
+            await self._cells(resumed + self.limits.total_timeout_s - prepared_s, start=len(self.pre))
+        finally:
+            await self._cleanup()
+        return self._result(time.monotonic() - resumed)
+
     # -- result ---------------------------------------------------------------------------
 
     @staticmethod
@@ -601,6 +641,7 @@ class _Run:
             status=status, message=render(text, self.lang), text=text, wall_seconds=round(wall, 3),
             peak_memory_mb=round(peak / 2**20, 1) if peak else None, device=_device(self.env),
             sandboxed=self.sandbox is not None, cells_executed=self.cells_executed,
+            kernel_started_ahead=self.started_ahead,
             first_error=self.errors[0] if self.errors else None, errors=list(self.errors))
         n_pre, n_student = len(self.pre), len(self.student.cells)
         notebook = copy.copy(self.combined)
@@ -616,6 +657,22 @@ class _Run:
 
 # --------------------------------------------------------------------------------------------
 # Public entry point
+
+
+def _checked(workdir: Path, limits: Limits, sandbox: SandboxPolicy | None) -> Path:
+    workdir = Path(workdir).absolute()
+    if not workdir.is_dir():
+        raise ValueError(f"{workdir}: the working folder does not exist")
+    if sandbox is not None:
+        if Path(sandbox.scratch).absolute() != workdir:
+            raise ValueError(f"the sandbox's scratch folder ({sandbox.scratch}) must be the "
+                             f"working folder ({workdir})")
+        if sandbox.limits != limits:
+            raise ValueError("the sandbox's limits must be the limits the notebook runs under")
+        usable, reason = sandbox_status()
+        if not usable:
+            raise SandboxUnavailable(reason)
+    return workdir
 
 
 def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preamble: Sequence[str] = (),
@@ -636,20 +693,71 @@ def execute_notebook(nb: NotebookNode, *, workdir: Path, limits: Limits, preambl
     ``before_epilogue()`` is called once the student's cells have run, before the first epilogue cell
     (the pipeline puts the secret held-out inputs where the export reads them).
     """
-    workdir = Path(workdir).absolute()
-    if not workdir.is_dir():
-        raise ValueError(f"{workdir}: the working folder does not exist")
-    if sandbox is not None:
-        if Path(sandbox.scratch).absolute() != workdir:
-            raise ValueError(f"the sandbox's scratch folder ({sandbox.scratch}) must be the "
-                             f"working folder ({workdir})")
-        if sandbox.limits != limits:
-            raise ValueError("the sandbox's limits must be the limits the notebook runs under")
-        usable, reason = sandbox_status()
-        if not usable:
-            raise SandboxUnavailable(reason)
+    workdir = _checked(workdir, limits, sandbox)
     run = _Run(nb, workdir, limits, list(preamble), list(epilogue), sandbox, env, on_cell, lang, before_epilogue)
     return _run_coroutine(run.run)
+
+
+class ReadyKernel:
+    """A fresh kernel started ahead of its notebook (:func:`start_kernel_ahead`): its sandbox is up and
+    its preamble has run (TensorFlow imported) in a thread of its own, and it waits for one notebook.
+
+    :meth:`execute` runs one notebook in it, as :func:`execute_notebook` would; :meth:`close` ends it
+    unused. It serves one notebook only: a second student never meets the first one's process."""
+
+    def __init__(self, run: _Run) -> None:
+        self._run = run
+        self._outcome: dict[str, Any] = {}
+        self._loop_ready = threading.Event()
+        self._thread = threading.Thread(target=self._main, name="grader-ready-kernel", daemon=True)
+        self._thread.start()
+        self._loop_ready.wait()
+
+    def _main(self) -> None:
+        async def main() -> ExecutedNotebook | None:
+            self._loop = asyncio.get_running_loop()
+            self._handover: asyncio.Future = self._loop.create_future()
+            self._loop_ready.set()
+            return await self._run.run_when_given(self._handover)
+
+        try:
+            self._outcome["value"] = asyncio.run(main())
+        except BaseException as exc:  # noqa: BLE001 (re-raised in the caller's thread)
+            self._outcome["error"] = exc
+            self._loop_ready.set()
+
+    def _give(self, value) -> None:
+        def give() -> None:
+            if not self._handover.done():
+                self._handover.set_result(value)
+
+        if self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):  # the loop ended meanwhile
+                self._loop.call_soon_threadsafe(give)
+        self._thread.join()
+
+    def execute(self, nb: NotebookNode, *, on_cell: Callable[[int, int, str], None] | None = None,
+                before_epilogue: Callable[[], None] | None = None) -> ExecutedNotebook | None:
+        """Run ``nb``'s cells, then the epilogue; None when the kernel did not come up cleanly (nothing
+        of ``nb`` ran: run it with :func:`execute_notebook`)."""
+        self._give((nb, on_cell, before_epilogue))
+        if "error" in self._outcome:
+            raise self._outcome["error"]
+        return self._outcome.get("value")
+
+    def close(self) -> None:
+        """End the kernel unused and remove what it left."""
+        self._give(None)
+
+
+def start_kernel_ahead(*, workdir: Path, limits: Limits, preamble: Sequence[str] = (), epilogue: Sequence[str] = (),
+                       sandbox: SandboxPolicy | None, env: dict[str, str] | None = None,
+                       lang: str = "es") -> ReadyKernel:
+    """A kernel for a notebook not known yet, started now with everything :func:`execute_notebook`
+    takes but the notebook and its callbacks (``workdir``, its sandbox and environment are the next
+    notebook's: a fresh folder)."""
+    workdir = _checked(workdir, limits, sandbox)
+    return ReadyKernel(_Run(None, workdir, limits, list(preamble), list(epilogue), sandbox, env, lang=lang))
 
 
 def _run_coroutine(factory):
@@ -674,4 +782,4 @@ def _run_coroutine(factory):
     return outcome["value"]
 
 
-__all__ = ["ExecutedNotebook", "execute_notebook"]
+__all__ = ["ExecutedNotebook", "ReadyKernel", "execute_notebook", "start_kernel_ahead"]

@@ -17,6 +17,7 @@ import time
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import nbformat
 
@@ -33,6 +34,9 @@ from grader.records import (CheckResult, CheckStatus, ExecutionRecord, Execution
                             write_json_atomic)
 from grader.scoring import PREDICTIONS_FILE, ScoringServer
 from grader.workspace import ARTIFACTS, regular_files_copy, written_files
+
+if TYPE_CHECKING:
+    from grader.kernels_ahead import KernelsAhead
 
 INPUT_CALL = re.compile(r"(?<![\w.])input\s*\(")
 # The kernel's global seed (repeatable runs when the student sets none): never the held-out seed,
@@ -271,27 +275,80 @@ def write_scoring_job(job: Path, config: AssignmentConfig, facts: SubmissionFact
     write_json_atomic(job / "facts.json", asdict(facts))
 
 
+def _kernel_setup(config: AssignmentConfig, folders: dict[str, Path], sandbox: bool, env: dict[str, str] | None,
+                  heldout: HeldOutFolders) -> dict:
+    """What :func:`grader.execute.execute_notebook` takes besides the notebook, for a kernel working in
+    ``folders`` (``scratch``, ``kernel_inputs``, ``runtime``, ``artifacts``)."""
+    kernel_env = {ASSIGNMENT_ENV: config.name, **(env or {}), DATA_DIR_ENV: str(heldout.served)}
+    gpu = (env or {}).get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
+    if gpu:  # several jobs share a GPU: each takes memory as it needs it, under either backend
+        kernel_env.update({"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
+    policy = None
+    if sandbox:
+        from grader.sandbox import SandboxPolicy
+
+        policy = SandboxPolicy(scratch=folders["scratch"], limits=config.limits, runtime_dir=folders["runtime"],
+                               ro_binds=(folders["kernel_inputs"], heldout.served, *_public_folder(config)), gpu=gpu)
+    preamble, epilogue = _kernel_cells(config, folders)
+    return {"workdir": folders["scratch"], "limits": config.limits, "preamble": preamble, "epilogue": epilogue,
+            "sandbox": policy, "env": kernel_env, "lang": config.language}
+
+
+def _kernel_folders(folder: Path) -> dict[str, Path]:
+    scratch = folder / "scratch"
+    return {"scratch": scratch, "kernel_inputs": folder / "inputs", "runtime": folder / "runtime",
+            "artifacts": scratch / ARTIFACTS}
+
+
+def _execute(nb: nbformat.NotebookNode, config: AssignmentConfig, work: dict[str, Path], sandbox: bool,
+             env: dict[str, str] | None, heldout: HeldOutFolders, ahead: KernelsAhead | None):
+    """Run the notebook: in the kernel this worker started ahead for this setup, else in a fresh one
+    (``work``'s folders); start the next notebook's kernel meanwhile. A kernel started ahead works in its
+    own folder, whose ``scratch`` then becomes ``work["scratch"]``."""
+    from grader.execute import execute_notebook, start_kernel_ahead
+    from grader.kernels_ahead import NEXT_KERNELS
+
+    key = json.dumps([config.model_dump_json(), sandbox, sorted((env or {}).items()), str(heldout.served)])
+    prepared = ahead.take(key) if ahead is not None else None
+    if ahead is not None:
+        ahead.prepare(key, work["scratch"].parent.parent / NEXT_KERNELS, lambda folder: start_kernel_ahead(
+            **_kernel_setup(config, _kernel_folders(folder), sandbox, env, heldout)))
+    executed = None
+    if prepared is not None:
+        folders = _kernel_folders(prepared.folder)
+        executed = prepared.kernel.execute(nb, before_epilogue=lambda: link_inputs(heldout.inputs,
+                                                                                   folders["kernel_inputs"]))
+        if executed is not None:
+            shutil.rmtree(work["scratch"])
+            shutil.move(folders["scratch"], work["scratch"])
+        shutil.rmtree(prepared.folder, ignore_errors=True)
+    if executed is None:
+        executed = execute_notebook(nb, **_kernel_setup(config, work, sandbox, env, heldout),
+                                    before_epilogue=lambda: link_inputs(heldout.inputs, work["kernel_inputs"]))
+    return executed
+
+
 def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, workdir: Path,
                      sandbox: bool = True, env: dict[str, str] | None = None, db_url: str | None = None,
                      late_penalty: float = 0.0, extra_files: list[str] | None = None,
-                     scorer: ScoringServer | None = None, heldout: HeldOutFolders | None = None) -> GradeResult:
+                     scorer: ScoringServer | None = None, heldout: HeldOutFolders | None = None,
+                     ahead: KernelsAhead | None = None) -> GradeResult:
     """Grade one notebook; write ``workdir/result.json`` and ``workdir/executed.ipynb``; return the result.
 
     ``scorer``: a running scoring process to reuse (a batch keeps one per worker); without it, one is
     started for this notebook and closed after it. Its sandbox setting must match ``sandbox``.
     ``heldout``: the held-out data built once for a batch (:func:`grader.heldout.prepare_heldout`);
     without it, it is built in ``workdir``. The kernel is served the datasets without the secret items
-    and sees the secret inputs only once the student's cells have run."""
-    from grader.execute import execute_notebook
+    and sees the secret inputs only once the student's cells have run. ``ahead``: the worker's kernels
+    started ahead (:mod:`grader.kernels_ahead`, a batch keeps one per worker), used when it holds one
+    for this setup, and given the next notebook's to start."""
     from grader.release import repair_nbgrader_metadata, restore_locked_cells
 
     started = time.perf_counter()
     workdir = Path(workdir)
     if workdir.exists():
         shutil.rmtree(workdir)  # a re-grade starts clean: nothing from an earlier attempt is reused
-    work = {"scratch": workdir / "scratch", "kernel_inputs": workdir / "inputs", "runtime": workdir / "runtime",
-            "job": workdir / "job", "predictions": workdir / PREDICTIONS_FILE}
-    work["artifacts"] = work["scratch"] / ARTIFACTS
+    work = {**_kernel_folders(workdir), "job": workdir / "job", "predictions": workdir / PREDICTIONS_FILE}
     for key in ("scratch", "runtime", "kernel_inputs"):
         work[key].mkdir(parents=True)
     try:
@@ -307,25 +364,12 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     work["inputs"], work["answers"] = heldout.inputs, heldout.answers  # the scorer's copies
     timing = {"prepare_s": round(time.perf_counter() - started, 2)}
 
-    policy = None
-    kernel_env = {ASSIGNMENT_ENV: config.name, **(env or {}), DATA_DIR_ENV: str(heldout.served)}
-    gpu = (env or {}).get("CUDA_VISIBLE_DEVICES", "").strip() not in ("", "-1")
-    if gpu:  # several jobs share a GPU: each takes memory as it needs it, under either backend
-        kernel_env.update({"TF_FORCE_GPU_ALLOW_GROWTH": "true", "XLA_PYTHON_CLIENT_PREALLOCATE": "false"})
-    if sandbox:
-        from grader.sandbox import SandboxPolicy
-
-        policy = SandboxPolicy(scratch=work["scratch"], limits=config.limits, runtime_dir=work["runtime"],
-                               ro_binds=(work["kernel_inputs"], heldout.served, *_public_folder(config)), gpu=gpu)
     if scorer is not None and scorer.sandboxed != sandbox:
         raise GraderError("the scoring process's sandbox setting differs from the submission's")
     with contextlib.ExitStack() as own:
         if scorer is None:  # graded alone: the scoring process starts up while the notebook runs
             scorer = own.enter_context(ScoringServer(workdir, config.limits, sandboxed=sandbox)).launch()
-        preamble, epilogue = _kernel_cells(config, work)
-        executed = execute_notebook(nb, workdir=work["scratch"], limits=config.limits, preamble=preamble,
-                                    epilogue=epilogue, sandbox=policy, env=kernel_env, lang=config.language,
-                                    before_epilogue=lambda: link_inputs(heldout.inputs, work["kernel_inputs"]))
+        executed = _execute(nb, config, work, sandbox, env, heldout, ahead)
         timing["execute_s"] = round(executed.record.wall_seconds, 2)
         record = executed.record
         record.executed_notebook = str(workdir / "executed.ipynb")

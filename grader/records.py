@@ -144,6 +144,7 @@ class ExecutionRecord:
     first_error: CellError | None = None
     errors: list[CellError] = field(default_factory=list)
     executed_notebook: str | None = None  # path of the executed copy, with outputs
+    kernel_started_ahead: bool = False  # a fresh kernel, started and its preamble run before the notebook came
     text: Message | None = None  # the key form of ``message`` (see CheckResult.text)
 
     def rendered(self, lang: str, assignment_dir: Path | None = None) -> ExecutionRecord:

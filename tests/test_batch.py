@@ -332,7 +332,9 @@ def test_a_cluster_started_apart_grades_everyone_once_though_a_worker_is_killed(
         killed = threading.Event()
 
         def kill_worker_0_once_it_has_graded() -> None:
-            while not any(p.read_text() == "0" for p in (course / "calls").iterdir()):
+            # Two calls ended there: the first one's result reached the scheduler (a call's result is sent
+            # after its file is written, 1.5 s before the second ends); the second one's may not.
+            while sum(p.read_text() == "0" for p in (course / "calls").iterdir()) < 2:
                 if time.monotonic() > deadline + 120:
                     return
                 time.sleep(0.05)
@@ -471,6 +473,56 @@ def test_real_pipeline_batch(tmp_path, light_config, released):
                              sandbox=shutil.which("bwrap") is not None, db_url=url)
     assert alone.score == summary.scores["mala"]
     assert [(c.name, c.points) for c in alone.checks] == [(c.name, c.points) for c in stored["mala"].result.checks]
+
+
+# Looks at what an earlier notebook could have left to a later one, then leaves all of it: every
+# notebook is both the probe and the polluter, whatever order the worker takes them in.
+PROBE_AND_POLLUTE = """\
+import os, numpy
+left = [p for p in ("left.txt", "/tmp/left.txt", "/dev/shm/left.txt") if os.path.exists(p)]
+print("PROBE", left, os.environ.get("LEFT_BY"), "LEFT_BY" in globals(), numpy.mean([1, 3]), os.umask(0o022) == 0o077)
+print("CWD", os.getcwd())
+for path in ("left.txt", "/tmp/left.txt", "/dev/shm/left.txt"):
+    open(path, "w").write("x")
+os.environ["LEFT_BY"] = "x"; LEFT_BY = 1; numpy.mean = lambda *a, **k: 42; os.umask(0o077)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="a kernel's /tmp is its own only in the sandbox")
+def test_kernels_started_ahead_serve_one_notebook_each_and_show_it_nothing_of_the_last(tmp_path, light_config,
+                                                                                        released):
+    """One worker: while it grades a notebook it starts the next one's kernel. The second notebook still
+    meets a fresh process in a sandbox and folder of its own: no file (its folder, /tmp, /dev/shm),
+    environment variable, global, patched module or umask of the notebook before it (each notebook
+    probes, then pollutes: whichever the worker takes second is the proof)."""
+    from tests import submissions as build
+
+    notebooks = {f"alumno{i}": build.fill(released[0], {"ej1_cnn_entrenamiento": None, "ej1_hog": PROBE_AND_POLLUTE,
+                                                        "ej1_svm": None, "ej1_mejora_modelo": None,
+                                                        "ej1_mejora_entrenamiento": None, "ej2_modelo": None,
+                                                        "ej2_entrenamiento": None, "ej2_evaluacion": None,
+                                                        "ej2_figura": None})
+                 for i in range(2)}
+    out = tmp_path / "entregas"
+    write_submissions(out, "practica3", [Submission(name, name, build.write(nb, out / name / "practica3.ipynb"), None)
+                                         for name, nb in notebooks.items()])
+    shutil.copy(released[1].removeprefix("sqlite:///"), tmp_path / "gradebook.db")
+    url = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    summary = autograde(light_config, out, db_url=url, workers=1, sandbox=True, progress=False)
+    assert summary.errored == [] and set(summary.outcomes) == set(notebooks), summary.messages
+    stored = load_results(url, "practica3")
+    ahead = [name for name in notebooks if stored[name].result.execution.kernel_started_ahead]
+    assert len(ahead) == 1  # the first job's kernel starts with it; the second's was ready when it came
+    folders = set()
+    for name in notebooks:
+        executed = Path(stored[name].result.execution.executed_notebook).read_text(encoding="utf-8")
+        assert "PROBE [] None False 2.0 False" in executed, (name, executed[-3000:])
+        folders.add(re.search(r"CWD (\S+?)\\n", executed).group(1))
+    assert len(folders) == 2  # a folder of its own each
+    work = tmp_path / "work"
+    assert not (work / ".next-kernels").exists()  # the kernel started for a third notebook is gone
+    assert sorted(p.name for p in work.iterdir() if not p.name.startswith(".")) == sorted(notebooks)
 
 
 def test_batch_refuses_to_run_unsandboxed_without_being_told(course, config, monkeypatch):

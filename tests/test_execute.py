@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from grader.config import Limits
-from grader.execute import ExecutedNotebook, execute_notebook
+from grader.execute import ExecutedNotebook, execute_notebook, start_kernel_ahead
 from grader.records import ExecutionStatus
 from grader.sandbox import SandboxPolicy, sandbox_status
 
@@ -124,6 +124,36 @@ def test_an_endless_cell_times_out_is_interrupted_and_the_notebook_goes_on(tmp_p
     assert "KeyboardInterrupt" in record.first_error.traceback
     assert "after" in texts(result.notebook.cells) and "epilogue ran" in texts(result.harness_cells)
     assert leftovers(result) == []
+
+
+def test_a_kernel_started_ahead_runs_the_notebook_it_is_given_as_a_fresh_one_would(tmp_path):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    limits = Limits(cell_timeout_s=60, total_timeout_s=120, memory_mb=2048)
+    ahead = start_kernel_ahead(workdir=scratch, limits=limits, preamble=["import os\nPREPARED = os.getpid()"],
+                               epilogue=["print('epilogue ran')"], sandbox=None, lang="en")
+    cells = []
+    result = ahead.execute(notebook("print('pid', PREPARED == __import__('os').getpid())", "1 / 0", "print('after')"),
+                           on_cell=lambda i, n, src: cells.append(i))
+    record = result.record
+    assert record.kernel_started_ahead and record.status is ExecutionStatus.CELL_ERROR, record.message
+    assert record.first_error.cell_index == 2 and record.first_error.ename == "ZeroDivisionError"
+    assert "pid True" in texts(result.notebook.cells) and "after" in texts(result.notebook.cells)
+    assert "epilogue ran" in texts(result.harness_cells) and cells == [1, 2, 3]  # positions: a markdown cell first
+    assert leftovers(result) == []
+
+
+def test_a_kernel_started_ahead_whose_preamble_failed_runs_nothing_and_one_never_used_is_closed(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    limits = Limits(cell_timeout_s=60, total_timeout_s=120, memory_mb=2048)
+    broken = start_kernel_ahead(workdir=tmp_path / "a", limits=limits, preamble=["raise RuntimeError('no')"],
+                                sandbox=None)
+    assert broken.execute(notebook("open('ran.txt', 'w').write('x')")) is None  # the caller starts a fresh one
+    assert not (tmp_path / "a" / "ran.txt").exists()
+    unused = start_kernel_ahead(workdir=tmp_path / "b", limits=limits, preamble=["import os"], sandbox=None)
+    unused.close()
+    assert not unused._thread.is_alive()
 
 
 def test_a_cell_that_swallows_one_interrupt_is_stopped_by_the_next_and_the_notebook_goes_on(tmp_path):
