@@ -7,8 +7,9 @@ Systems (``--systems``, comma-separated):
 - ``ours-jN``: the same with ``--jobs-per-gpu N --workers N`` (N jobs share the one GPU).
 - ``ours-capT``, ``ours-jN-capT``: the same with ``--threads-per-job T`` (each job's math libraries
   limited to T threads).
-- ``...-noahead`` after any of those: the same with ``--no-kernels-ahead`` (each kernel started when its
-  notebook comes, not while the worker grades the one before).
+- ``...-ahead`` or ``...-noahead`` after any of those: the same with ``--kernels-ahead`` (the next
+  notebook's kernel started while the worker grades the one before) or ``--no-kernels-ahead``; without
+  either, the default (on a GPU only).
 - ``nbgrader``: ``nbgrader autograde practica3 --create`` in the equivalent nbgrader course folder
   (gradebook made by ``nbgrader generate_assignment`` from the source notebook: hidden tests included).
 - ``nbconvert``: ``jupyter nbconvert --to notebook --execute --allow-errors`` of each notebook, one
@@ -55,7 +56,7 @@ from bench.common import (
 )
 
 SYSTEMS = ("ours", "nbgrader", "nbconvert")
-_OURS = re.compile(r"^ours(?:-j(\d+))?(?:-cap(\d+))?(-noahead)?$")
+_OURS = re.compile(r"^ours(?:-j(\d+))?(?:-cap(\d+))?(?:-(ahead|noahead))?$")
 
 
 def prepare(work: Path, kind: str, n: int, systems: list[str]) -> dict[str, Any]:
@@ -81,7 +82,7 @@ def prepare(work: Path, kind: str, n: int, systems: list[str]) -> dict[str, Any]
 
 
 def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sandbox: bool,
-          env: dict[str, str], threads_per_job: int = 0, kernels_ahead: bool = True) -> dict[str, Any]:
+          env: dict[str, str], threads_per_job: int = 0, kernels_ahead: bool | None = None) -> dict[str, Any]:
     run_dir = work / tag
     run_dir.mkdir(parents=True)
     shutil.copy2(setup["ours_gradebook"], run_dir / "gradebook.db")
@@ -94,8 +95,8 @@ def _ours(work: Path, tag: str, setup: dict, workers: int, jobs_per_gpu: int, sa
         argv.append("--no-sandbox")
     if threads_per_job:
         argv += ["--threads-per-job", threads_per_job]
-    if not kernels_ahead:
-        argv.append("--no-kernels-ahead")
+    if kernels_ahead is not None:
+        argv.append("--kernels-ahead" if kernels_ahead else "--no-kernels-ahead")
     grade = run_timed(argv, log=run_dir / "autograde.log", env=env)
     students = {}
     for student in setup["students"]:
@@ -176,7 +177,7 @@ def run_system(system: str, work: Path, tag: str, setup: dict, options: argparse
     if match := _OURS.match(system):
         workers, jobs_per_gpu = (int(match[1]),) * 2 if match[1] else (options.workers, options.jobs_per_gpu)
         return _ours(work, tag, setup, workers, jobs_per_gpu, options.sandbox, env, threads_per_job=int(match[2] or 0),
-                     kernels_ahead=not match[3])
+                     kernels_ahead=None if match[3] is None else match[3] == "ahead")
     if system == "nbgrader":
         return _nbgrader(work, tag, setup, env)
     if system == "nbconvert":

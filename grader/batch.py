@@ -15,8 +15,9 @@ the rerun grades that submission again. ``force`` regrades everyone; ``students`
 ``db_url``, ``late_penalty``, ``extra_files``, ``scorer`` and ``ahead`` when its signature takes them (the
 pipeline does: it restores locked cells from the gradebook, applies the "only the notebook" rule, scores
 with the worker's long-lived scoring process, see :class:`ScoringServers`, and runs the notebook in the
-kernel the worker started for it while grading the one before, see :class:`KernelsAheadPlugin`, unless
-``kernels_ahead=False``); the batch sets
+kernel the worker started for it while grading the one before, see :class:`KernelsAheadPlugin`: by
+default on a GPU, where the CPUs are mostly idle while notebooks train; ``kernels_ahead`` True or False
+decides instead); the batch sets
 ``late_penalty`` on the returned result from collect's late policy in any case.
 
 Disk: each job grades in ``<workdir>/<student>/`` and, as it ends (graded or not), removes from it
@@ -379,7 +380,7 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
               jobs_per_gpu: int = 1, sandbox: bool = True, grade_fn: GradeFn | None = None,
               workdir: Path | None = None, console=None, progress: bool = True,
               threads_per_job: int = 0, course: CourseRoot | Path | None = None,
-              layout: bool = True, kernels_ahead: bool = True) -> BatchSummary:
+              layout: bool = True, kernels_ahead: bool | None = None) -> BatchSummary:
     """Grade the submissions collected in ``submissions_dir`` into the gradebook at ``db_url``.
 
     ``workers``: worker processes of the embedded cluster (ignored with ``scheduler``, the address of a
@@ -487,7 +488,7 @@ def autograde(config: AssignmentConfig, submissions_dir: Path, *, db_url: str, w
 def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record: Callable, *, db_url: str, workers: int,
                     scheduler: str | None, threads_per_job: int, jobs_per_gpu: int, sandbox: bool,
                     grade_fn: GradeFn | None, workdir: Path, console, heldout: HeldOutFolders | None = None,
-                    kernels_ahead: bool = True) -> str:
+                    kernels_ahead: bool | None = None) -> str:
     from distributed import Client, as_completed
 
     def say(key: str, **values) -> str:
@@ -515,6 +516,8 @@ def _run_on_cluster(config: AssignmentConfig, gradable: list[Submission], record
 
     job_env = thread_caps(threads_per_job)
     config_data = config.model_dump(mode="json")
+    if kernels_ahead is None:  # where the CPUs wait on a GPU; on a CPU-bound batch the next start slows this job
+        kernels_ahead = use_gpu
     try:
         client.register_plugin(ScoringServers(job_env))
         if kernels_ahead:

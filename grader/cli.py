@@ -280,14 +280,14 @@ def collect_command(assignment: str, source: str, out_dir: str, worksheet: str |
 @click.option("--threads-per-job", type=int, default=0, show_default=True,
               help="CPU threads each job's math libraries may use (0: no limit). Limits help many jobs on "
                    "one machine, but change floating-point order: keep one setting for a whole course.")
-@click.option("--no-kernels-ahead", is_flag=True,
-              help="Start each kernel when its notebook comes, not while the worker grades the one before "
-                   "(saves the memory of one idle kernel per worker).")
+@click.option("--kernels-ahead/--no-kernels-ahead", default=None,
+              help="Start the next notebook's kernel while the worker grades the one before (default: on a GPU, "
+                   "where CPUs are idle; on CPUs alone it competes with the notebook running).")
 @click.option("--export", "export_dir", type=AbsolutePath(file_okay=False), default=None,
               help="Where grade exports go (default: SUBMISSIONS/../grades).")
 def autograde_command(assignment: str, submissions_dir: str, db_url: str | None, workers: int, scheduler: str | None,
                       force: bool, students: tuple[str, ...], no_sandbox: bool, jobs_per_gpu: int,
-                      threads_per_job: int, no_kernels_ahead: bool, export_dir: str | None) -> None:
+                      threads_per_job: int, kernels_ahead: bool | None, export_dir: str | None) -> None:
     """Grade every collected submission in parallel, recording each result in the gradebook as it ends.
 
     Rerunning skips finished students, so a killed batch continues where it stopped. Then writes
@@ -305,7 +305,7 @@ def autograde_command(assignment: str, submissions_dir: str, db_url: str | None,
     click.echo(f"gradebook: {url}")
     summary = autograde(config, submissions, db_url=url, workers=workers, scheduler=scheduler, force=force,
                         students=list(students) or None, jobs_per_gpu=jobs_per_gpu, sandbox=not no_sandbox,
-                        threads_per_job=threads_per_job, kernels_ahead=not no_kernels_ahead)
+                        threads_per_job=threads_per_job, kernels_ahead=kernels_ahead)
     from grader.course import CourseRoot
 
     exports = export_all(url, config, Path(export_dir) if export_dir else submissions.parent / "grades",

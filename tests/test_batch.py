@@ -509,7 +509,7 @@ def test_kernels_started_ahead_serve_one_notebook_each_and_show_it_nothing_of_th
                                          for name, nb in notebooks.items()])
     shutil.copy(released[1].removeprefix("sqlite:///"), tmp_path / "gradebook.db")
     url = f"sqlite:///{tmp_path / 'gradebook.db'}"
-    summary = autograde(light_config, out, db_url=url, workers=1, sandbox=True, progress=False)
+    summary = autograde(light_config, out, db_url=url, workers=1, sandbox=True, progress=False, kernels_ahead=True)
     assert summary.errored == [] and set(summary.outcomes) == set(notebooks), summary.messages
     stored = load_results(url, "practica3")
     ahead = [name for name in notebooks if stored[name].result.execution.kernel_started_ahead]
