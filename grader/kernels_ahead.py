@@ -3,10 +3,12 @@
 Starting a sandboxed kernel and importing TensorFlow takes seconds that no student cell needs. A
 worker therefore starts the *next* submission's kernel (:func:`grader.execute.start_kernel_ahead`) as
 soon as the current one begins: by the time the next notebook arrives, its kernel is up and its
-preamble has run. Each notebook still gets a fresh process, in a sandbox and a folder of its own that
-no other notebook used; a kernel prepared for another setup (another assignment, device or
-sandbox setting) is closed unused, and one that did not come up cleanly is never used
-(:meth:`grader.execute.ReadyKernel.execute` returns None and the pipeline starts a fresh kernel).
+preamble has run. The batch does this by default on a GPU only (:func:`grader.batch.autograde`): on CPUs
+alone the next kernel's start competes with the notebook running (bench/RESULTS.md, 1c). Each notebook
+still gets a fresh process, in a sandbox and a folder of its own that no other notebook used; a kernel
+prepared for another setup (another assignment, device or sandbox setting) is closed unused, and one
+that did not come up cleanly is never used (:meth:`grader.execute.ReadyKernel.execute` returns None and
+the pipeline starts a fresh kernel).
 """
 
 from __future__ import annotations
