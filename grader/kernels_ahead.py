@@ -23,13 +23,12 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from grader.execute import ReadyKernel
 
-KERNEL_FOLDERS = ("scratch", "inputs", "runtime")  # what a kernel's sandbox binds, made for each one
 NEXT_KERNELS = ".next-kernels"  # their folders, in the batch's work folder beside the students' ones
 
 
 @dataclass
 class PreparedKernel:
-    """A kernel started for a setup (``key``), in ``folder`` (its ``scratch``, ``inputs``, ``runtime``)."""
+    """A kernel started for a setup (``key``), its folders inside ``folder``."""
 
     key: str
     folder: Path
@@ -55,15 +54,13 @@ class KernelsAhead:
         return prepared
 
     def prepare(self, key: str, root: Path, start: Callable[[Path], ReadyKernel]) -> None:
-        """Start the next kernel: ``start(folder)`` in a new folder under ``root`` holding
-        :data:`KERNEL_FOLDERS`. A failure to start is left to the next notebook's own fresh start."""
+        """Start the next kernel: ``start(folder)``, with a new empty folder under ``root`` for the kernel's
+        own folders. A failure to start is left to the next notebook's own fresh start."""
         if self._next is not None:
             self._next.discard()
             self._next = None
         root.mkdir(parents=True, exist_ok=True)
         folder = Path(tempfile.mkdtemp(prefix="next-", dir=root))
-        for name in KERNEL_FOLDERS:
-            (folder / name).mkdir()
         try:
             self._next = PreparedKernel(key, folder, start(folder))
         except Exception:  # noqa: BLE001 (the next notebook starts its own kernel)

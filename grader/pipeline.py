@@ -294,10 +294,17 @@ def _kernel_setup(config: AssignmentConfig, folders: dict[str, Path], sandbox: b
             "sandbox": policy, "env": kernel_env, "lang": config.language}
 
 
-def _kernel_folders(folder: Path) -> dict[str, Path]:
+KERNEL_FOLDERS = ("scratch", "kernel_inputs", "runtime")  # made for each kernel: its sandbox binds them
+
+
+def _kernel_folders(folder: Path, make: bool = False) -> dict[str, Path]:
+    """A kernel's folders inside ``folder`` (created with ``make``)."""
     scratch = folder / "scratch"
-    return {"scratch": scratch, "kernel_inputs": folder / "inputs", "runtime": folder / "runtime",
-            "artifacts": scratch / ARTIFACTS}
+    folders = {"scratch": scratch, "kernel_inputs": folder / "inputs", "runtime": folder / "runtime",
+               "artifacts": scratch / ARTIFACTS}
+    for key in KERNEL_FOLDERS if make else ():
+        folders[key].mkdir(parents=True)
+    return folders
 
 
 def _execute(nb: nbformat.NotebookNode, config: AssignmentConfig, work: dict[str, Path], sandbox: bool,
@@ -312,7 +319,7 @@ def _execute(nb: nbformat.NotebookNode, config: AssignmentConfig, work: dict[str
     prepared = ahead.take(key) if ahead is not None else None
     if ahead is not None:
         ahead.prepare(key, work["scratch"].parent.parent / NEXT_KERNELS, lambda folder: start_kernel_ahead(
-            **_kernel_setup(config, _kernel_folders(folder), sandbox, env, heldout)))
+            **_kernel_setup(config, _kernel_folders(folder, make=True), sandbox, env, heldout)))
     executed = None
     if prepared is not None:
         folders = _kernel_folders(prepared.folder)
@@ -348,9 +355,7 @@ def grade_submission(notebook: Path, config: AssignmentConfig, *, student: str, 
     workdir = Path(workdir)
     if workdir.exists():
         shutil.rmtree(workdir)  # a re-grade starts clean: nothing from an earlier attempt is reused
-    work = {**_kernel_folders(workdir), "job": workdir / "job", "predictions": workdir / PREDICTIONS_FILE}
-    for key in ("scratch", "runtime", "kernel_inputs"):
-        work[key].mkdir(parents=True)
+    work = {**_kernel_folders(workdir, make=True), "job": workdir / "job", "predictions": workdir / PREDICTIONS_FILE}
     try:
         nb, notes = read_submission(notebook, config.limits)
         nb, repairs = repair_nbgrader_metadata(nb, config, db_url)
