@@ -590,8 +590,13 @@ class Artifacts:
                 raise ObjectUnavailable(msg("unloadable", name=name,
                                                 reason=msg("untrusted_types", types=shown)))
             estimator = skops.io.load(path, trusted=skops.io.get_untrusted_types(file=path))
-            feature_source = next(n for n, kind in self.config.contract.items() if kind == "function")
-            return np.asarray(estimator.predict(self.features(feature_source)))
+            function = self.config.features.get(name)
+            if function is not None:
+                rows = self.features(function)
+            else:
+                items = self.inputs[self.config.inputs[name]]
+                rows = items.reshape(len(items), -1)
+            return np.asarray(estimator.predict(rows))
 
     def _load_npy(self, filename: str) -> np.ndarray:
         try:

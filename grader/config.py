@@ -297,6 +297,10 @@ class AssignmentConfig(_Strict):
                                           "the module a file of the hidden tests' folder (grader.trusted_objects)")
     inputs: dict[str, str] = Field(
         default_factory=dict, description="which held-out set ([heldout.sets]) each contract object is applied to")
+    features: dict[str, str] = Field(
+        default_factory=dict, description="which contract function's features each scikit-learn estimator "
+                                          "predicts from; an estimator not named here predicts from its "
+                                          "held-out inputs, one flattened row per item")
     limits: Limits = Limits()
     heldout: HeldOut = HeldOut()
     late: LatePolicy = LatePolicy()
@@ -334,7 +338,20 @@ class AssignmentConfig(_Strict):
         unknown_sets = sorted({held for held in self.inputs.values() if held not in self.heldout.sets})
         if unknown_sets:
             raise ValueError(f"[inputs] names held-out sets {unknown_sets} that are not in [heldout.sets]")
+        for estimator, function in self.features.items():
+            self._check_features(estimator, function)
         return self
+
+    def _check_features(self, estimator: str, function: str) -> None:
+        if self.contract.get(estimator) != "sklearn_estimator":
+            raise ValueError(f"[features] names {estimator!r}, which is not a sklearn_estimator in [contract]")
+        if self.contract.get(function) != "function":
+            raise ValueError(f"features.{estimator} = {function!r} is not a function in [contract]")
+        if self.inputs.get(estimator) != self.inputs.get(function):
+            # The estimator's labels are its own set's answers: its features must be of the same items.
+            raise ValueError(f"features.{estimator}: {estimator!r} and {function!r} must be applied to the "
+                             f"same held-out set in [inputs] (now {self.inputs.get(estimator)!r} and "
+                             f"{self.inputs.get(function)!r})")
 
     @property
     def source_path(self) -> Path:
