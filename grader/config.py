@@ -328,6 +328,10 @@ class AssignmentConfig(_Strict):
         no_inputs = [name for name, kind in self.contract.items() if kind == "function" and name not in self.inputs]
         if no_inputs:
             raise ValueError(f"functions {no_inputs} have no held-out set in [inputs] to be applied to")
+        unlabelled = [name for name, kind in self.contract.items()
+                      if kind == "sklearn_estimator" and name not in self.inputs]
+        if unlabelled:
+            raise ValueError(f"estimators {unlabelled} have no held-out set in [inputs] to be scored on")
         unknown_inputs = [name for name in self.inputs if name not in self.contract]
         if unknown_inputs:
             raise ValueError(f"[inputs] names {unknown_inputs} that are not in [contract]")

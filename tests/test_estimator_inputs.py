@@ -73,6 +73,12 @@ def test_features_must_pair_an_estimator_with_a_function(tmp_path, new, expected
         load_config(path)
 
 
+def test_an_estimator_needs_a_held_out_set(tmp_path):
+    path = write_variant(tmp_path, 'svm_hog = "mnist"\n', "")
+    with pytest.raises(ConfigError, match=r"estimators \['svm_hog'\] have no held-out set in \[inputs\]"):
+        load_config(path)
+
+
 def test_an_estimator_and_its_function_read_the_same_held_out_set(tmp_path):
     path = write_variant(tmp_path, 'svm_hog = "mnist"', 'svm_hog = "fashion_noisy"')
     with pytest.raises(ConfigError, match="must be applied to the same held-out set"):

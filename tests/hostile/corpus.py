@@ -646,8 +646,8 @@ def build_contained(ctx: Context, path: Path) -> None:
         "print('vivo tras el bucle infinito')",
     ]
     nb = _insert_after(nb, "preparacion", hostile)
-    # The memory bomb comes late, when the kernel already holds the data, so it touches under 1 GB before
-    # the limit: these VMs first-touch memory at ~200 MB/s, and a bomb of 2 GB took 10 s here and over the
+    # The memory bomb comes late, when the kernel already holds the data, so it touches about 1.3 GB, not 2 GB,
+    # before the limit: these VMs first-touch memory at ~200 MB/s, and a bomb of 2 GB took 10 s here and over the
     # 20-s cell limit on a slower CI machine (stop 24).
     nb = s.append_cell(nb, MEMORY_BOMB_CELL)
     nb = s.append_cell(nb, "print('vivo tras la bomba de memoria')")
