@@ -325,13 +325,11 @@ class AssignmentConfig(_Strict):
             if check.public and self.contract[check.objects[0]] != "keras_model":
                 raise ValueError(f"checks.{check_name}.public = {check.public!r} reads a keras_model, and "
                                  f"{check.objects[0]!r} is a {self.contract[check.objects[0]]}")
-        no_inputs = [name for name, kind in self.contract.items() if kind == "function" and name not in self.inputs]
-        if no_inputs:
-            raise ValueError(f"functions {no_inputs} have no held-out set in [inputs] to be applied to")
-        unlabelled = [name for name, kind in self.contract.items()
-                      if kind == "sklearn_estimator" and name not in self.inputs]
-        if unlabelled:
-            raise ValueError(f"estimators {unlabelled} have no held-out set in [inputs] to be scored on")
+        for needs_inputs, plural, use in (("function", "functions", "applied to"),
+                                          ("sklearn_estimator", "estimators", "scored on")):
+            missing = [name for name, kind in self.contract.items() if kind == needs_inputs and name not in self.inputs]
+            if missing:
+                raise ValueError(f"{plural} {missing} have no held-out set in [inputs] to be {use}")
         unknown_inputs = [name for name in self.inputs if name not in self.contract]
         if unknown_inputs:
             raise ValueError(f"[inputs] names {unknown_inputs} that are not in [contract]")

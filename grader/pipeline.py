@@ -302,8 +302,9 @@ def _kernel_folders(folder: Path, make: bool = False) -> dict[str, Path]:
     scratch = folder / "scratch"
     folders = {"scratch": scratch, "kernel_inputs": folder / "inputs", "runtime": folder / "runtime",
                "artifacts": scratch / ARTIFACTS}
-    for key in KERNEL_FOLDERS if make else ():
-        folders[key].mkdir(parents=True)
+    if make:
+        for key in KERNEL_FOLDERS:
+            folders[key].mkdir(parents=True)
     return folders
 
 

@@ -4,6 +4,8 @@ held-out sets, the scorer's own loading."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.neighbors import NearestCentroid
@@ -69,7 +71,7 @@ def test_an_estimator_the_config_gives_no_features_predicts_from_its_flattened_i
 ])
 def test_features_must_pair_an_estimator_with_a_function(tmp_path, new, expected):
     path = write_variant(tmp_path, 'svm_hog = "hog_features"', new)
-    with pytest.raises(ConfigError, match=expected.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ConfigError, match=re.escape(expected)):
         load_config(path)
 
 
