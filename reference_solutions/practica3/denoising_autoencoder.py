@@ -33,10 +33,13 @@ RECIPE = TrainingRecipe()
 
 
 def add_noise(images: np.ndarray, sigma: float = NOISE_SIGMA, seed: int = RECIPE.noise_seed) -> np.ndarray:
-    """Images in [0, 1] plus seeded Gaussian noise, clipped to [0, 1]."""
+    """Images in [0, 1] plus seeded Gaussian noise, clipped to [0, 1]: the notebook's add_noise (float32,
+    in one array)."""
     rng = np.random.default_rng(seed)
-    noisy = images + rng.normal(0.0, sigma, size=images.shape)
-    return np.clip(noisy, 0.0, 1.0).astype("float32")
+    noisy = rng.standard_normal(np.shape(images), dtype="float32")
+    noisy *= sigma
+    noisy += images
+    return np.clip(noisy, 0.0, 1.0, out=noisy)
 
 
 def prepare_images(images: np.ndarray) -> np.ndarray:
